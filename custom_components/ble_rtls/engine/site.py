@@ -1,0 +1,262 @@
+"""Site model: receivers, tags, zones and path-loss defaults, loaded from SITE.json.
+
+The format is `shared/spec/replay-format.md`. Validation is strict and every error names the
+file, the item and the field, because a site is typed by hand and a silent default (a
+receiver at 0,0, a zone on a floor nobody hears) would give plausible but wrong positions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+type Point = tuple[float, float]
+type MotionClass = Literal["asset", "person", "vehicle"]
+
+MOTION_CLASSES: tuple[MotionClass, ...] = ("asset", "person", "vehicle")
+DEFAULT_EXPONENT = 2.2
+DEFAULT_REF_RSSI_1M = -59.0
+DEFAULT_TAG_HEIGHT = 1.0
+
+
+class SiteError(ValueError):
+    """A SITE.json that cannot be used; the message names file, item and field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    """A fixed receiver (proxy, adapter) at a known place."""
+
+    id: str
+    x: float
+    y: float
+    z: float = 0.0
+    floor: int = 0
+    rssi_offset: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A tracked transmitter; unknown fields fall back to the site defaults."""
+
+    id: str
+    ref_rssi_1m: float | None = None
+    motion: MotionClass = "person"
+    height: float = DEFAULT_TAG_HEIGHT
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """A named polygon on one floor."""
+
+    id: str
+    name: str
+    floor: int
+    polygon: tuple[Point, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PathLoss:
+    """Declared log-distance defaults; the engine refines them from live data."""
+
+    exponent: float = DEFAULT_EXPONENT
+    ref_rssi_1m: float = DEFAULT_REF_RSSI_1M
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Everything the engine knows about the place before it hears anything."""
+
+    receivers: tuple[Receiver, ...]
+    tags: tuple[Tag, ...] = ()
+    zones: tuple[Zone, ...] = ()
+    path_loss: PathLoss = field(default_factory=PathLoss)
+
+    @property
+    def floors(self) -> tuple[int, ...]:
+        """Floors that have at least one receiver, lowest first."""
+        return tuple(sorted({r.floor for r in self.receivers}))
+
+    def tag(self, tag_id: str) -> Tag:
+        """The declared tag, or one with the site defaults."""
+        for tag in self.tags:
+            if tag.id == tag_id:
+                return tag
+        return Tag(id=tag_id)
+
+    def bounds(self, floor: int, margin: float = 1.0) -> tuple[Point, Point]:
+        """Box around the floor's receivers and zones: positions outside it are not credible."""
+        xs = [r.x for r in self.receivers if r.floor == floor]
+        ys = [r.y for r in self.receivers if r.floor == floor]
+        for zone in self.zones:
+            if zone.floor == floor:
+                xs += [p[0] for p in zone.polygon]
+                ys += [p[1] for p in zone.polygon]
+        return (min(xs) - margin, min(ys) - margin), (max(xs) + margin, max(ys) + margin)
+
+
+def load_site(path: str | Path) -> Site:
+    """Read and validate SITE.json."""
+    source = str(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SiteError(f"{source}: cannot read: {err.strerror}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SiteError(f"{source}: not valid JSON: {err}") from err
+    return parse_site(data, source)
+
+
+def parse_site(data: Any, source: str = "SITE.json") -> Site:
+    """Validate a decoded SITE.json document; `source` names it in errors."""
+    if not isinstance(data, dict):
+        raise SiteError(f"{source}: the top level must be an object")
+    receivers = tuple(
+        _receiver(item, f"{source}: receivers[{i}]")
+        for i, item in enumerate(_list(data, "receivers", source, required=True))
+    )
+    if not receivers:
+        raise SiteError(f"{source}: receivers: at least one receiver is needed")
+    _unique([r.id for r in receivers], f"{source}: receivers")
+    tags = tuple(
+        _tag(item, f"{source}: tags[{i}]")
+        for i, item in enumerate(_list(data, "tags", source, required=False))
+    )
+    _unique([t.id for t in tags], f"{source}: tags")
+    floors = {r.floor for r in receivers}
+    zones = tuple(
+        _zone(item, f"{source}: zones[{i}]", floors)
+        for i, item in enumerate(_list(data, "zones", source, required=False))
+    )
+    _unique([z.id for z in zones], f"{source}: zones")
+    return Site(receivers, tags, zones, _path_loss(data.get("path_loss"), f"{source}: path_loss"))
+
+
+def _list(data: dict[str, Any], key: str, source: str, *, required: bool) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise SiteError(f"{source}: {key}: missing")
+        return []
+    if not isinstance(value, list):
+        raise SiteError(f"{source}: {key}: must be a list")
+    return value
+
+
+def _unique(ids: list[str], where: str) -> None:
+    seen: set[str] = set()
+    for item_id in ids:
+        if item_id in seen:
+            raise SiteError(f"{where}: id {item_id!r}: duplicate id")
+        seen.add(item_id)
+
+
+def _object(item: Any, where: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise SiteError(f"{where}: must be an object")
+    return item
+
+
+def _id(item: dict[str, Any], where: str) -> str:
+    value = item.get("id")
+    if not isinstance(value, str) or not value.strip():
+        raise SiteError(f"{where}: id: missing or empty")
+    return value
+
+
+def _number(item: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
+    value = item.get(key)
+    if value is None:
+        if default is None:
+            raise SiteError(f"{where}: {key}: missing")
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SiteError(f"{where}: {key}: must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise SiteError(f"{where}: {key}: must be finite, got {value!r}")
+    return float(value)
+
+
+def _floor(item: dict[str, Any], where: str) -> int:
+    value = _number(item, "floor", where, 0.0)
+    if value != int(value):
+        raise SiteError(f"{where}: floor: must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _receiver(raw: Any, where: str) -> Receiver:
+    item = _object(raw, where)
+    rid = _id(item, where)
+    where = f"{where} ({rid})"
+    return Receiver(
+        id=rid,
+        x=_number(item, "x", where),
+        y=_number(item, "y", where),
+        z=_number(item, "z", where, 0.0),
+        floor=_floor(item, where),
+        rssi_offset=_number(item, "rssi_offset", where, 0.0),
+    )
+
+
+def _tag(raw: Any, where: str) -> Tag:
+    item = _object(raw, where)
+    tid = _id(item, where)
+    where = f"{where} ({tid})"
+    ref = None if item.get("ref_rssi_1m") is None else _number(item, "ref_rssi_1m", where)
+    motion = item.get("motion", "person")
+    if motion not in MOTION_CLASSES:
+        raise SiteError(f"{where}: motion: must be one of {', '.join(MOTION_CLASSES)}")
+    height = _number(item, "height", where, DEFAULT_TAG_HEIGHT)
+    return Tag(id=tid, ref_rssi_1m=ref, motion=motion, height=height)
+
+
+def _zone(raw: Any, where: str, floors: set[int]) -> Zone:
+    item = _object(raw, where)
+    zid = _id(item, where)
+    where = f"{where} ({zid})"
+    floor = _floor(item, where)
+    if floor not in floors:
+        raise SiteError(f"{where}: floor: unknown floor {floor}, no receiver is on it")
+    vertices = item.get("polygon")
+    if not isinstance(vertices, list) or len(vertices) < 3:
+        raise SiteError(f"{where}: polygon: needs at least 3 vertices")
+    polygon: list[Point] = []
+    for i, vertex in enumerate(vertices):
+        if not isinstance(vertex, list | tuple) or len(vertex) != 2:
+            raise SiteError(f"{where}: polygon[{i}]: must be [x, y]")
+        point = {"x": vertex[0], "y": vertex[1]}
+        polygon.append(
+            (
+                _number(point, "x", f"{where}: polygon[{i}]"),
+                _number(point, "y", f"{where}: polygon[{i}]"),
+            )
+        )
+    if abs(polygon_area(polygon)) < 1e-9:
+        raise SiteError(f"{where}: polygon: has zero area")
+    name = item.get("name", zid)
+    if not isinstance(name, str) or not name.strip():
+        raise SiteError(f"{where}: name: must be a non-empty string")
+    return Zone(id=zid, name=name, floor=floor, polygon=tuple(polygon))
+
+
+def _path_loss(raw: Any, where: str) -> PathLoss:
+    if raw is None:
+        return PathLoss()
+    item = _object(raw, where)
+    exponent = _number(item, "exponent", where, DEFAULT_EXPONENT)
+    if not 1.0 <= exponent <= 6.0:
+        raise SiteError(f"{where}: exponent: must be between 1 and 6, got {exponent}")
+    return PathLoss(exponent, _number(item, "ref_rssi_1m", where, DEFAULT_REF_RSSI_1M))
+
+
+def polygon_area(polygon: list[Point] | tuple[Point, ...]) -> float:
+    """Signed area (shoelace)."""
+    area = 0.0
+    x1, y1 = polygon[-1]
+    for x2, y2 in polygon:
+        area += x1 * y2 - x2 * y1
+        x1, y1 = x2, y2
+    return area / 2.0

@@ -1,0 +1,195 @@
+"""Position from per-receiver signal strength.
+
+`solve_rssi` is the engine's solver: maximum likelihood in the RSSI domain (the noise of
+BLE RSSI is roughly Gaussian in dB, not in metres), Huber-weighted so one receiver behind a
+wall cannot drag the fix, Levenberg-damped Gauss-Newton bounded to the site. On the
+Kolakowski recording it was no worse than a Cauchy loss (1.84 m vs 1.85 m median with the
+same calibration) and much better than a tight Cauchy (2.46 m).
+
+`solve_ranges` (plain least squares on distances) and `trilaterate_paper` (the study's
+closed form for three receivers) are kept as named baselines.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+type Array = NDArray[np.float64]
+
+LN10 = math.log(10.0)
+HUBER_K = 1.5
+MIN_SQUARED_RANGE = 0.25
+MAX_ITERATIONS = 12
+MAX_STEP = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """One solution: position, its 2x2 covariance and the robust cost it reached."""
+
+    x: float
+    y: float
+    covariance: Array
+    cost: float
+    residuals: Array
+    weights: Array
+
+    @property
+    def radius(self) -> float:
+        """1-sigma horizontal radius: sqrt of the covariance trace."""
+        return math.sqrt(max(float(self.covariance[0, 0] + self.covariance[1, 1]), 0.0))
+
+
+def solve_rssi(
+    receivers: Array,
+    rssi: Array,
+    sigma: Array,
+    ref_rssi: Array,
+    exponent: float,
+    tag_height: float,
+    start: tuple[float, float],
+    bounds: tuple[tuple[float, float], tuple[float, float]],
+) -> Fix:
+    """Fit (x, y) to readings `rssi` (dB) modelled as ref - 10 n log10(3-D range).
+
+    `receivers` is k x 3 (x, y, z); `ref_rssi` holds each receiver's expected RSSI at 1 m
+    (tag power plus receiver bias); `sigma` each reading's standard deviation in dB.
+    """
+    lo = np.array(bounds[0])
+    hi = np.array(bounds[1])
+    p = np.clip(np.array(start, dtype=np.float64), lo, hi)
+    dz2 = (receivers[:, 2] - tag_height) ** 2
+    base_w = 1.0 / (sigma * sigma)
+    slope = -10.0 * exponent / LN10
+    damping = 1e-3
+    for _ in range(MAX_ITERATIONS):
+        dx = p[0] - receivers[:, 0]
+        dy = p[1] - receivers[:, 1]
+        d2 = np.maximum(dx * dx + dy * dy + dz2, MIN_SQUARED_RANGE)
+        residual = rssi - (ref_rssi - 5.0 * exponent * np.log10(d2))
+        weights = base_w * _huber(residual / sigma)
+        k = slope / d2
+        jx, jy = k * dx, k * dy
+        h00 = float(np.sum(weights * jx * jx)) + damping
+        h01 = float(np.sum(weights * jx * jy))
+        h11 = float(np.sum(weights * jy * jy)) + damping
+        g0 = float(np.sum(weights * jx * residual))
+        g1 = float(np.sum(weights * jy * residual))
+        det = h00 * h11 - h01 * h01
+        if det <= 0.0:
+            break
+        step = np.array([(h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det])
+        norm = float(np.hypot(step[0], step[1]))
+        if norm > MAX_STEP:
+            step *= MAX_STEP / norm
+        p = np.clip(p + step, lo, hi)
+        if norm < 1e-3:
+            break
+    return _rssi_fix(receivers, rssi, sigma, ref_rssi, exponent, dz2, p)
+
+
+def _huber(z: Array) -> Array:
+    a = np.abs(z)
+    return np.where(a <= HUBER_K, 1.0, HUBER_K / np.maximum(a, 1e-12))
+
+
+def _rssi_fix(
+    receivers: Array,
+    rssi: Array,
+    sigma: Array,
+    ref_rssi: Array,
+    exponent: float,
+    dz2: Array,
+    p: Array,
+) -> Fix:
+    dx = p[0] - receivers[:, 0]
+    dy = p[1] - receivers[:, 1]
+    d2 = np.maximum(dx * dx + dy * dy + dz2, MIN_SQUARED_RANGE)
+    residual = rssi - (ref_rssi - 5.0 * exponent * np.log10(d2))
+    z = residual / sigma
+    robust = _huber(z)
+    weights = robust / (sigma * sigma)
+    k = -10.0 * exponent / LN10 / d2
+    jacobian = np.stack([k * dx, k * dy], axis=1)
+    information = jacobian.T @ (jacobian * weights[:, None]) + np.eye(2) * 1e-6
+    cost = float(
+        np.sum(np.where(np.abs(z) <= HUBER_K, z * z, 2 * HUBER_K * np.abs(z) - HUBER_K**2))
+    )
+    return Fix(float(p[0]), float(p[1]), np.linalg.inv(information), cost, residual, robust)
+
+
+def solve_ranges(
+    receivers: Array,
+    ranges: Array,
+    start: tuple[float, float],
+    weights: Array | None = None,
+) -> Fix:
+    """Plain nonlinear least squares on horizontal distances (Levenberg-Marquardt), a baseline."""
+    w = np.ones(len(ranges)) if weights is None else weights
+
+    def residual_and_jacobian(p: Array) -> tuple[Array, Array]:
+        diff = p - receivers[:, :2]
+        dist = np.maximum(np.hypot(diff[:, 0], diff[:, 1]), 1e-9)
+        return ranges - dist, diff / dist[:, None]
+
+    p = np.array(start, dtype=np.float64)
+    residual, jacobian = residual_and_jacobian(p)
+    cost = float(np.sum(w * residual * residual))
+    damping = 1e-3
+    for _ in range(100):
+        information = jacobian.T @ (jacobian * w[:, None])
+        step = np.linalg.solve(
+            information + damping * np.diag(np.diag(information) + 1e-9),
+            jacobian.T @ (w * residual),
+        )
+        trial = p + step
+        trial_residual, trial_jacobian = residual_and_jacobian(trial)
+        trial_cost = float(np.sum(w * trial_residual * trial_residual))
+        if trial_cost < cost:
+            p, residual, jacobian, cost = trial, trial_residual, trial_jacobian, trial_cost
+            damping = max(damping / 3.0, 1e-9)
+            if float(np.hypot(step[0], step[1])) < 1e-9:
+                break
+        else:
+            damping *= 4.0
+            if damping > 1e9:
+                break
+    variance = cost / max(len(ranges) - 2, 1)
+    information = jacobian.T @ (jacobian * w[:, None]) + np.eye(2) * 1e-9
+    covariance = np.linalg.inv(information) * max(variance, 1e-6)
+    return Fix(float(p[0]), float(p[1]), covariance, variance, residual, w)
+
+
+def trilaterate_paper(
+    a: tuple[float, float],
+    b: tuple[float, float],
+    c: tuple[float, float],
+    r_a: float,
+    r_b: float,
+    r_c: float,
+) -> tuple[float, float] | None:
+    """The study's closed form (section 3.2.1) for three receivers A, B, C.
+
+    The paper puts A at the origin and B on the x axis:
+    x = (x_B^2 + r_A^2 - r_B^2) / (2 x_B),
+    y = (y_C^2 + x_C^2 - 2 x_C x + r_A^2 - r_C^2) / (2 y_C).
+    Here any three receivers are rotated into that frame and the result rotated back.
+    Returns None when the three receivers are collinear.
+    """
+    ex = (b[0] - a[0], b[1] - a[1])
+    x_b = math.hypot(*ex)
+    if x_b < 1e-9:
+        return None
+    ex = (ex[0] / x_b, ex[1] / x_b)
+    ey = (-ex[1], ex[0])
+    x_c = (c[0] - a[0]) * ex[0] + (c[1] - a[1]) * ex[1]
+    y_c = (c[0] - a[0]) * ey[0] + (c[1] - a[1]) * ey[1]
+    if abs(y_c) < 1e-9:
+        return None
+    x = (x_b**2 + r_a**2 - r_b**2) / (2.0 * x_b)
+    y = (y_c**2 + x_c**2 - 2.0 * x_c * x + r_a**2 - r_c**2) / (2.0 * y_c)
+    return a[0] + x * ex[0] + y * ey[0], a[1] + x * ex[1] + y * ey[1]

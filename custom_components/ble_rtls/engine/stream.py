@@ -1,0 +1,99 @@
+"""Per-tag, per-receiver RSSI windows and the once-per-interval emission cadence.
+
+Shared by the engine and the baselines so the benchmark compares estimators, not plumbing:
+all see the same adverts through the same windows and are asked at the same times.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .adverts import Advert
+from .filters import RssiWindow
+from .site import Site
+
+type Method = Literal["multilateration", "proximity", "baseline"]
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Where a tag is believed to be at `time`; `accuracy` is a 1-sigma radius in metres."""
+
+    time: float
+    tag: str
+    x: float
+    y: float
+    floor: int
+    accuracy: float
+    zone: str | None
+    receivers: int
+    method: Method
+
+
+@dataclass(slots=True)
+class TagStream:
+    """What one tag's receivers heard recently and when its next estimate is due."""
+
+    windows: dict[int, RssiWindow] = field(default_factory=dict)
+    next_due: float = -math.inf
+    heard_since_estimate: bool = False
+
+
+class StreamLocator[S: TagStream]:
+    """Buffers adverts per tag; `update` asks `_locate` for each tag that is due."""
+
+    def __init__(self, site: Site, window: float, emit_interval: float) -> None:
+        self.site = site
+        self.window = window
+        self.emit_interval = emit_interval
+        self.receiver_index = {r.id: i for i, r in enumerate(site.receivers)}
+        self.offsets = [r.rssi_offset for r in site.receivers]
+        self.tags: dict[str, S] = {}
+        self.unknown_receivers: dict[str, int] = {}
+
+    def observe(self, advert: Advert) -> bool:
+        """Take one advert; False (and counted) when its receiver is not on the site."""
+        index = self.receiver_index.get(advert.receiver)
+        if index is None:
+            self.unknown_receivers[advert.receiver] = (
+                self.unknown_receivers.get(advert.receiver, 0) + 1
+            )
+            return False
+        state = self.tags.get(advert.tag)
+        if state is None:
+            state = self.tags[advert.tag] = self._new_tag(advert.tag)
+        rssi = advert.rssi + self.offsets[index]
+        window = state.windows.get(index)
+        if window is None:
+            window = state.windows[index] = RssiWindow(self.window)
+        window.add(advert.time, rssi)
+        self._observed(state, index, rssi)
+        if not state.heard_since_estimate:
+            state.heard_since_estimate = True
+            if state.next_due < advert.time - self.emit_interval:
+                state.next_due = advert.time
+        return True
+
+    def update(self, now: float) -> list[Estimate]:
+        """Estimates for every tag due at `now` (heard since its last estimate)."""
+        estimates = []
+        interval = self.emit_interval
+        for tag_id, state in self.tags.items():
+            if state.heard_since_estimate and now >= state.next_due:
+                state.heard_since_estimate = False
+                state.next_due += interval * (math.floor((now - state.next_due) / interval) + 1.0)
+                estimate = self._locate(tag_id, state, now)
+                if estimate is not None:
+                    estimates.append(estimate)
+        return estimates
+
+    def _new_tag(self, tag_id: str) -> S:
+        raise NotImplementedError
+
+    def _observed(self, state: S, index: int, rssi: float) -> None:
+        """Hook for per-packet filters; windows need nothing more."""
+
+    def _locate(self, tag_id: str, state: S, now: float) -> Estimate | None:
+        raise NotImplementedError

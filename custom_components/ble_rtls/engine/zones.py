@@ -1,0 +1,105 @@
+"""Zone membership with hysteresis, and zone-entered / zone-left events.
+
+A tag standing on a boundary gets fixes on both sides of it. A new zone is only taken once
+the position is `margin` metres inside it (or, to leave to no zone, `margin` outside the
+current one), so standing still never flaps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from .site import Point, Zone, polygon_area
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneEvent:
+    """A tag entered or left a zone at `time`."""
+
+    time: float
+    tag: str
+    zone: str
+    kind: Literal["entered", "left"]
+
+
+def contains(polygon: tuple[Point, ...], x: float, y: float) -> bool:
+    """Point in polygon (even-odd ray casting)."""
+    inside = False
+    x1, y1 = polygon[-1]
+    for x2, y2 in polygon:
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+        x1, y1 = x2, y2
+    return inside
+
+
+def boundary_distance(polygon: tuple[Point, ...], x: float, y: float) -> float:
+    """Distance from (x, y) to the polygon's nearest edge."""
+    best = math.inf
+    x1, y1 = polygon[-1]
+    for x2, y2 in polygon:
+        ex, ey = x2 - x1, y2 - y1
+        length2 = ex * ex + ey * ey
+        t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((x - x1) * ex + (y - y1) * ey) / length2))
+        best = min(best, math.hypot(x - x1 - t * ex, y - y1 - t * ey))
+        x1, y1 = x2, y2
+    return best
+
+
+class ZoneMap:
+    """The site's zones, smallest first so a room inside a hall wins."""
+
+    def __init__(self, zones: tuple[Zone, ...]) -> None:
+        self.zones = tuple(sorted(zones, key=lambda z: abs(polygon_area(z.polygon))))
+        self._by_id = {z.id: z for z in zones}
+
+    def locate(self, floor: int, x: float, y: float) -> Zone | None:
+        """The smallest zone on `floor` that contains the point."""
+        for zone in self.zones:
+            if zone.floor == floor and contains(zone.polygon, x, y):
+                return zone
+        return None
+
+    def depth(self, zone_id: str, floor: int, x: float, y: float) -> float:
+        """Signed distance into the zone: positive inside, negative outside or off-floor."""
+        zone = self._by_id[zone_id]
+        if zone.floor != floor:
+            return -math.inf
+        distance = boundary_distance(zone.polygon, x, y)
+        return distance if contains(zone.polygon, x, y) else -distance
+
+
+class ZoneTracker:
+    """One tag's current zone."""
+
+    __slots__ = ("margin", "tag", "zone", "zones")
+
+    def __init__(self, tag: str, zones: ZoneMap, margin: float) -> None:
+        self.tag = tag
+        self.zones = zones
+        self.margin = margin
+        self.zone: str | None = None
+
+    def update(self, time: float, floor: int, x: float, y: float) -> list[ZoneEvent]:
+        """Move to the zone at (x, y) when clearly inside it; return the events."""
+        candidate = self.zones.locate(floor, x, y)
+        new = candidate.id if candidate else None
+        if new == self.zone:
+            return []
+        if new is not None and self.zones.depth(new, floor, x, y) < self.margin:
+            return []
+        if (
+            new is None
+            and self.zone is not None
+            and self.zones.depth(self.zone, floor, x, y) > -self.margin
+        ):
+            return []
+        events = []
+        if self.zone is not None:
+            events.append(ZoneEvent(time, self.tag, self.zone, "left"))
+        if new is not None:
+            events.append(ZoneEvent(time, self.tag, new, "entered"))
+        self.zone = new
+        return events

@@ -1,0 +1,39 @@
+# Sourced by scripts/test, scripts/bench and scripts/demo: finds Python >= 3.13, creates
+# .venv when missing and (re)installs the pinned requirements when they change.
+set -euo pipefail
+
+find_python() {
+    local candidate
+    if command -v python3.13 >/dev/null 2>&1 && python3.13 -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then
+        command -v python3.13
+        return
+    fi
+    local pyenv_root="${PYENV_ROOT:-$HOME/.pyenv}"
+    for candidate in $(ls -d "$pyenv_root"/versions/3.13.* 2>/dev/null | sort -V -r); do
+        if [ -x "$candidate/bin/python3" ]; then
+            echo "$candidate/bin/python3"
+            return
+        fi
+    done
+    echo "error: Python >= 3.13 not found: put python3.13 on PATH or install it with pyenv (pyenv install 3.13.0)" >&2
+    exit 1
+}
+
+ensure_venv() {
+    local root="$1"
+    local venv="$root/.venv"
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "Creating $venv" >&2
+        "$(find_python)" -m venv "$venv"
+    fi
+    local stamp="$venv/.requirements.sha256"
+    local wanted
+    wanted=$(cat "$root/requirements_test.txt" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        echo "Installing pinned requirements into $venv (a few minutes on a fresh machine)" >&2
+        "$venv/bin/python" -m pip install --quiet --upgrade pip
+        "$venv/bin/python" -m pip install --quiet -r "$root/requirements_test.txt"
+        "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$root"
+        echo "$wanted" > "$stamp"
+    fi
+}
