@@ -1,0 +1,204 @@
+"""Accuracy and speed benchmark: the engine and three baselines on the same adverts.
+
+Every figure comes from one run in one process: positions are scored against TRUTH.csv
+(position interpolated at the estimate's time), CPU time is `time.process_time` around the
+replay of adverts already in memory, so file parsing is left out for all alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .adverts import Advert, read_adverts
+from .baselines import PaperTrilateration, RangeLeastSquares, StrongestReceiver
+from .engine import Engine
+from .replay import Locator, replay
+from .simulate import SCENARIOS, simulate
+from .site import Site, load_site, parse_site
+from .stream import Estimate
+
+STATIONARY_SPAN_M = 0.1
+
+METHODS: dict[str, Callable[[Site], Locator]] = {
+    "engine": Engine,
+    "strongest receiver": StrongestReceiver,
+    "paper Kalman + trilateration": PaperTrilateration,
+    "least squares on distances": RangeLeastSquares,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """One tag's true track."""
+
+    times: np.ndarray
+    xs: np.ndarray
+    ys: np.ndarray
+    zones: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A site, its adverts and the truth to score against."""
+
+    name: str
+    site: Site
+    adverts: list[Advert]
+    truth: dict[str, Truth]
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """One method's figures on one dataset."""
+
+    dataset: str
+    method: str
+    rows: int
+    median: float
+    p90: float
+    zone_accuracy: float
+    stationary_zone_changes_per_hour: float | None
+    accuracy_ratio: float
+    adverts_per_cpu_second: float
+
+
+def read_truth(path: Path) -> dict[str, Truth]:
+    """TRUTH.csv grouped by tag."""
+    rows: dict[str, list[tuple[float, float, float, str]]] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            rows.setdefault(row["tag"], []).append(
+                (float(row["time"]), float(row["x"]), float(row["y"]), row.get("zone") or "")
+            )
+    return {
+        tag: Truth(
+            np.array([r[0] for r in values]),
+            np.array([r[1] for r in values]),
+            np.array([r[2] for r in values]),
+            [r[3] for r in values],
+        )
+        for tag, values in rows.items()
+    }
+
+
+def load_dataset(folder: Path) -> Dataset:
+    """A folder in the replay format with a TRUTH.csv."""
+    return Dataset(
+        folder.name,
+        load_site(folder / "SITE.json"),
+        list(read_adverts(folder / "ADVERTS.csv")),
+        read_truth(folder / "TRUTH.csv"),
+    )
+
+
+def simulated_dataset(scenario: str, duration: float, seed: int) -> Dataset:
+    """A built-in scenario, simulated in memory."""
+    document, adverts, rows = simulate(SCENARIOS[scenario](), duration, seed)
+    grouped: dict[str, list[tuple[float, float, float, str]]] = {}
+    for t, tag, x, y, _, zone in rows:
+        grouped.setdefault(tag, []).append((t, x, y, zone))
+    truth = {
+        tag: Truth(
+            np.array([v[0] for v in values]),
+            np.array([v[1] for v in values]),
+            np.array([v[2] for v in values]),
+            [v[3] for v in values],
+        )
+        for tag, values in grouped.items()
+    }
+    return Dataset(f"simulated {scenario}", parse_site(document, scenario), adverts, truth)
+
+
+def score(dataset: Dataset, method: str, estimates: list[Estimate], cpu_seconds: float) -> Score:
+    """Compare estimates with the truth."""
+    errors, accuracies, zone_hits = [], [], []
+    zones_seen: dict[str, list[tuple[float, str]]] = {}
+    for e in estimates:
+        truth = dataset.truth.get(e.tag)
+        if truth is None:
+            continue
+        x = float(np.interp(e.time, truth.times, truth.xs))
+        y = float(np.interp(e.time, truth.times, truth.ys))
+        errors.append(float(np.hypot(e.x - x, e.y - y)))
+        accuracies.append(e.accuracy)
+        index = max(int(np.searchsorted(truth.times, e.time, side="right")) - 1, 0)
+        zone_hits.append((e.zone or "") == truth.zones[index])
+        zones_seen.setdefault(e.tag, []).append((e.time, e.zone or ""))
+    error = np.array(errors)
+    changes, hours = 0, 0.0
+    for tag, seen in zones_seen.items():
+        truth = dataset.truth[tag]
+        span = float(np.hypot(np.ptp(truth.xs), np.ptp(truth.ys)))
+        if span <= STATIONARY_SPAN_M and len(seen) > 1:
+            changes += sum(1 for a, b in zip(seen, seen[1:], strict=False) if a[1] != b[1])
+            hours += (seen[-1][0] - seen[0][0]) / 3600.0
+    return Score(
+        dataset.name,
+        method,
+        len(estimates),
+        float(np.median(error)) if errors else float("nan"),
+        float(np.percentile(error, 90)) if errors else float("nan"),
+        float(np.mean(zone_hits)) if zone_hits else float("nan"),
+        changes / hours if hours > 0 else None,
+        float(np.mean(accuracies) / np.mean(error)) if errors else float("nan"),
+        len(dataset.adverts) / max(cpu_seconds, 1e-9),
+    )
+
+
+def run(datasets: Iterable[Dataset], progress: Callable[[str], None] | None = None) -> list[Score]:
+    """Every method on every dataset."""
+    scores = []
+    for dataset in datasets:
+        for method, factory in METHODS.items():
+            locator = factory(dataset.site)
+            started = time.process_time()
+            estimates = list(replay(locator, dataset.adverts))
+            cpu = time.process_time() - started
+            scores.append(score(dataset, method, estimates, cpu))
+            if progress:
+                progress(f"{dataset.name}: {method}: {len(estimates)} rows in {cpu:.1f} CPU s")
+    return scores
+
+
+def table(scores: list[Score]) -> str:
+    """One markdown table, with the engine's median relative to the best baseline."""
+    lines = [
+        "| dataset | method | median m | p90 m | zone acc. | zone changes/h (stationary) "
+        "| reported/actual | adverts per CPU s | median vs best baseline |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset in dict.fromkeys(s.dataset for s in scores):
+        rows = [s for s in scores if s.dataset == dataset]
+        best = min(s.median for s in rows if s.method != "engine")
+        for s in rows:
+            changes = (
+                "-"
+                if s.stationary_zone_changes_per_hour is None
+                else f"{s.stationary_zone_changes_per_hour:.1f}"
+            )
+            relative = f"{(s.median / best - 1) * 100:+.0f} %" if s.method == "engine" else ""
+            lines.append(
+                f"| {s.dataset} | {s.method} | {s.median:.2f} | {s.p90:.2f} | {s.zone_accuracy * 100:.0f} % "
+                f"| {changes} | {s.accuracy_ratio:.2f} | {s.adverts_per_cpu_second:,.0f} | {relative} |"
+            )
+    return "\n".join(lines)
+
+
+def default_datasets(data_dirs: list[Path], duration: float, seed: int) -> Iterable[Dataset]:
+    """The simulated scenarios, then each recorded dataset folder."""
+    for scenario in SCENARIOS:
+        yield simulated_dataset(scenario, duration, seed)
+    for folder in data_dirs:
+        yield load_dataset(folder)
+
+
+def progress_to_stderr(message: str) -> None:
+    """Show progress on long runs."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,93 @@
+"""`ble-rtls`: replay recorded adverts, simulate a site, benchmark the engine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .adverts import AdvertsError, read_adverts
+from .bench import default_datasets, progress_to_stderr, run, table
+from .engine import Engine, EngineConfig
+from .replay import replay, write_positions
+from .simulate import SCENARIOS, write_simulation
+from .site import SiteError, load_site
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="ble-rtls", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    replay_cmd = commands.add_parser(
+        "replay", help="run the engine on ADVERTS.csv, write POSITIONS.csv"
+    )
+    replay_cmd.add_argument("--site", required=True, type=Path)
+    replay_cmd.add_argument("--adverts", required=True, type=Path)
+    replay_cmd.add_argument("--out", required=True, type=Path)
+    replay_cmd.add_argument("--rssi-filter", choices=("trimmed", "kalman"), default="trimmed")
+    replay_cmd.add_argument("--no-self-calibration", action="store_true")
+
+    simulate_cmd = commands.add_parser("simulate", help="write SITE.json, ADVERTS.csv, TRUTH.csv")
+    simulate_cmd.add_argument("--scenario", choices=sorted(SCENARIOS), default="house")
+    simulate_cmd.add_argument("--duration", type=float, default=600.0, help="seconds")
+    simulate_cmd.add_argument("--seed", type=int, default=1)
+    simulate_cmd.add_argument("--out", required=True, type=Path, help="output folder")
+
+    bench_cmd = commands.add_parser(
+        "bench", help="engine vs baselines on simulated and recorded sites"
+    )
+    bench_cmd.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        default=None,
+        help="a recorded dataset folder (repeatable); default: ../shared/data/*",
+    )
+    bench_cmd.add_argument(
+        "--duration", type=float, default=600.0, help="simulated seconds per site"
+    )
+    bench_cmd.add_argument("--seed", type=int, default=1)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "simulate":
+            folder = write_simulation(args.out, args.scenario, args.duration, args.seed)
+            print(f"wrote {folder}/SITE.json, ADVERTS.csv, TRUTH.csv")
+            return 0
+        return _bench(args)
+    except (SiteError, AdvertsError) as err:
+        print(f"ble-rtls: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _replay(args: argparse.Namespace) -> int:
+    site = load_site(args.site)
+    config = EngineConfig(rssi_filter=args.rssi_filter, self_calibrate=not args.no_self_calibration)
+    engine = Engine(site, config)
+    rows = write_positions(args.out, replay(engine, read_adverts(args.adverts)))
+    skipped = sum(engine.unknown_receivers.values())
+    if skipped:
+        names = ", ".join(sorted(engine.unknown_receivers))
+        print(
+            f"ble-rtls: warning: skipped {skipped} adverts from unknown receivers: {names}",
+            file=sys.stderr,
+        )
+    print(f"wrote {rows} positions to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    data_dirs = args.data
+    if data_dirs is None:
+        shared = Path.cwd().parent / "shared" / "data"
+        data_dirs = sorted(p for p in shared.glob("*") if (p / "TRUTH.csv").exists())
+    scores = run(default_datasets(data_dirs, args.duration, args.seed), progress_to_stderr)
+    print(table(scores))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""Simulated sites: SITE.json, ADVERTS.csv and TRUTH.csv with a radio that is hard on purpose.
+
+What the engine is told (SITE.json) differs from what the simulated radio does, as on a real
+site: the true path-loss exponent differs from the declared one, each tag's power from the
+declared 1 m RSSI, and each receiver has a hidden bias. On top come spatially correlated
+shadowing (random Fourier features, a few metres of correlation), walls, floors, per-packet
+Rayleigh fading and packet loss that grows as the signal nears the receiver's sensitivity.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .adverts import Advert, write_adverts
+from .site import MotionClass, Point, polygon_area
+from .zones import contains
+
+type Array = NDArray[np.float64]
+type Segment = tuple[Point, Point]
+
+FLOOR_HEIGHT = 3.0
+FLOOR_LOSS_DB = 18.0
+SENSITIVITY_DBM = -94.0
+ADVERT_INTERVAL: dict[MotionClass, float] = {"asset": 1.0, "person": 0.5, "vehicle": 0.25}
+SPEED: dict[MotionClass, tuple[float, float]] = {
+    "asset": (0.0, 0.0),
+    "person": (0.8, 1.5),
+    "vehicle": (3.0, 8.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """A rectangular zone on a floor."""
+
+    id: str
+    name: str
+    floor: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def polygon(self) -> tuple[Point, ...]:
+        """Corners, counter-clockwise."""
+        return ((self.x0, self.y0), (self.x1, self.y0), (self.x1, self.y1), (self.x0, self.y1))
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A described site: receivers, rooms, walls, tags and the true radio."""
+
+    name: str
+    receivers: tuple[tuple[str, float, float, float, int], ...]
+    rooms: tuple[Room, ...]
+    walls: tuple[tuple[int, Segment], ...]
+    tags: tuple[tuple[str, MotionClass, int], ...]
+    declared_exponent: float = 2.2
+    true_exponent: float = 2.7
+    declared_ref_rssi: float = -59.0
+    tag_power_spread_db: float = 5.0
+    receiver_bias_db: float = 3.0
+    shadowing_db: float = 4.0
+    shadowing_length: float = 3.0
+    fading: bool = True
+    wall_loss_db: float = 4.0
+    packet_loss: float = 0.1
+
+
+def _grid_rooms(
+    prefix: str, floor: int, xs: list[float], ys: list[float], names: list[str]
+) -> list[Room]:
+    rooms = []
+    k = 0
+    for j in range(len(ys) - 1):
+        for i in range(len(xs) - 1):
+            rooms.append(Room(f"{prefix}{k}", names[k], floor, xs[i], ys[j], xs[i + 1], ys[j + 1]))
+            k += 1
+    return rooms
+
+
+def _room_walls(rooms: list[Room]) -> tuple[tuple[int, Segment], ...]:
+    walls: set[tuple[int, Segment]] = set()
+    for room in rooms:
+        corners = room.polygon
+        for a, b in zip(corners, corners[1:] + corners[:1], strict=True):
+            walls.add((room.floor, (min(a, b), max(a, b))))
+    return tuple(sorted(walls))
+
+
+def _house() -> Scenario:
+    names = ["Kitchen", "Living room", "Hall", "Bedroom", "Office", "Bathroom"]
+    rooms = _grid_rooms("room", 0, [0, 5, 10, 15], [0, 5, 10], names)
+    receivers = tuple(
+        (f"proxy-{i}", x, y, z, 0)
+        for i, (x, y, z) in enumerate(
+            [
+                (0.5, 0.5, 2.2),
+                (7.5, 0.3, 1.5),
+                (14.5, 0.5, 2.0),
+                (14.7, 9.5, 1.2),
+                (7.5, 9.7, 2.3),
+                (0.3, 9.5, 1.8),
+                (5.0, 5.0, 2.5),
+                (10.0, 5.0, 0.9),
+            ]
+        )
+    )
+    tags = tuple(
+        [(f"asset-{i}", "asset", 0) for i in range(4)]
+        + [(f"person-{i}", "person", 0) for i in range(8)]
+    )
+    return Scenario(
+        "house",
+        receivers,
+        tuple(rooms),
+        _room_walls(rooms),
+        tags,  # type: ignore[arg-type]
+        true_exponent=2.7,
+        declared_ref_rssi=-59.0,
+    )
+
+
+def _warehouse() -> Scenario:
+    names = ["Loading dock", "Storage A", "Storage B", "Office", "Storage C", "Restricted room"]
+    rooms = _grid_rooms("area", 0, [0, 15, 30, 45], [0, 12, 24], names)
+    receivers = tuple(
+        (f"proxy-{i}", x, y, 4.0, 0)
+        for i, (x, y) in enumerate(
+            [
+                (1, 1),
+                (15, 0.5),
+                (29, 1),
+                (44, 1),
+                (44, 12),
+                (44, 23),
+                (30, 23.5),
+                (15, 23),
+                (1, 23),
+                (1, 12),
+                (15, 12),
+                (30, 12),
+            ]
+        )
+    )
+    tags = tuple(
+        [(f"pallet-{i}", "asset", 0) for i in range(8)]
+        + [(f"worker-{i}", "person", 0) for i in range(6)]
+        + [(f"forklift-{i}", "vehicle", 0) for i in range(6)]
+    )
+    return Scenario(
+        "warehouse",
+        receivers,
+        tuple(rooms),
+        _room_walls(rooms),
+        tags,  # type: ignore[arg-type]
+        true_exponent=2.4,
+        declared_exponent=2.9,
+        declared_ref_rssi=-64.0,
+        wall_loss_db=3.0,
+    )
+
+
+def _office() -> Scenario:
+    rooms: list[Room] = []
+    receivers: list[tuple[str, float, float, float, int]] = []
+    for floor in (0, 1):
+        names = [
+            f"Floor {floor} west",
+            f"Floor {floor} middle",
+            f"Floor {floor} east",
+            f"Floor {floor} meeting",
+        ]
+        rooms += _grid_rooms(f"f{floor}-", floor, [0, 8, 16], [0, 6, 12], names)
+        z = floor * FLOOR_HEIGHT + 2.4
+        receivers += [
+            (f"f{floor}-proxy-{i}", x, y, z, floor)
+            for i, (x, y) in enumerate(
+                [(0.5, 0.5), (15.5, 0.5), (15.5, 11.5), (0.5, 11.5), (8.0, 6.0)]
+            )
+        ]
+    tags = tuple(
+        [(f"badge-{i}", "person", i % 2) for i in range(6)]
+        + [(f"laptop-{i}", "asset", i % 2) for i in range(4)]
+    )
+    return Scenario(
+        "office-2-floors",
+        tuple(receivers),
+        tuple(rooms),
+        _room_walls(rooms),
+        tags,  # type: ignore[arg-type]
+        true_exponent=2.0,
+        declared_exponent=2.4,
+        declared_ref_rssi=-55.0,
+    )
+
+
+SCENARIOS = {"house": _house, "warehouse": _warehouse, "office": _office}
+
+
+class _Shadowing:
+    """A smooth random field in dB over the floor plan, one per receiver."""
+
+    def __init__(self, rng: np.random.Generator, sd: float, length: float, terms: int = 24) -> None:
+        self.k = rng.normal(0.0, 1.0 / length, size=(terms, 2))
+        self.phase = rng.uniform(0.0, 2 * math.pi, size=terms)
+        self.scale = sd * math.sqrt(2.0 / terms)
+
+    def __call__(self, x: float, y: float) -> float:
+        return float(self.scale * np.sum(np.cos(self.k[:, 0] * x + self.k[:, 1] * y + self.phase)))
+
+
+def _crossings(walls: tuple[tuple[int, Segment], ...], floor: int, a: Point, b: Point) -> int:
+    count = 0
+    for wall_floor, (p, q) in walls:
+        if wall_floor == floor and _segments_cross(a, b, p, q):
+            count += 1
+    return count
+
+
+def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
+    def orient(p: Point, q: Point, r: Point) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    return orient(a, b, c) * orient(a, b, d) < 0 and orient(c, d, a) * orient(c, d, b) < 0
+
+
+class _Mover:
+    """Waypoint motion inside the tag's floor rooms; assets never move."""
+
+    def __init__(self, rng: np.random.Generator, motion: MotionClass, rooms: list[Room]) -> None:
+        self.rng = rng
+        self.motion = motion
+        self.rooms = rooms
+        self.position = self._random_point()
+        self.target = self.position
+        self.pause_until = 0.0
+        self.speed = 0.0
+
+    def _random_point(self) -> Point:
+        room = self.rooms[int(self.rng.integers(len(self.rooms)))]
+        margin = 0.6
+        return (
+            float(self.rng.uniform(room.x0 + margin, room.x1 - margin)),
+            float(self.rng.uniform(room.y0 + margin, room.y1 - margin)),
+        )
+
+    def step(self, time: float, dt: float) -> Point:
+        if self.motion == "asset" or time < self.pause_until:
+            return self.position
+        (x, y), (tx, ty) = self.position, self.target
+        gap = math.hypot(tx - x, ty - y)
+        travel = self.speed * dt
+        if gap <= travel:
+            self.position = self.target
+            self.pause_until = time + float(self.rng.uniform(5.0, 40.0))
+            self.target = self._random_point()
+            low, high = SPEED[self.motion]
+            self.speed = float(self.rng.uniform(low, high))
+        else:
+            self.position = (x + (tx - x) * travel / gap, y + (ty - y) * travel / gap)
+        return self.position
+
+
+def simulate(
+    scenario: Scenario, duration: float, seed: int
+) -> tuple[dict[str, object], list[Advert], list[tuple[float, str, float, float, int, str]]]:
+    """Run the scenario: the SITE.json document, the adverts and the truth rows."""
+    rng = np.random.default_rng(seed)
+    receivers = scenario.receivers
+    bias = rng.normal(0.0, scenario.receiver_bias_db, size=len(receivers))
+    shadowing = [
+        _Shadowing(rng, scenario.shadowing_db, scenario.shadowing_length) for _ in receivers
+    ]
+    adverts: list[Advert] = []
+    truth: list[tuple[float, str, float, float, int, str]] = []
+    movers = []
+    for tag_id, motion, floor in scenario.tags:
+        rooms = [r for r in scenario.rooms if r.floor == floor]
+        power = (
+            scenario.declared_ref_rssi + float(rng.uniform(-1, 1)) * scenario.tag_power_spread_db
+        )
+        movers.append(
+            (tag_id, motion, floor, power, _Mover(rng, motion, rooms), float(rng.uniform(0, 1)))
+        )
+    step = 0.05
+    steps = int(duration / step)
+    next_advert = {tag_id: offset for tag_id, _, _, _, _, offset in movers}
+    for n in range(steps):
+        time = n * step
+        for tag_id, motion, floor, power, mover, _ in movers:
+            x, y = mover.step(time, step)
+            if time < next_advert[tag_id]:
+                continue
+            next_advert[tag_id] = time + ADVERT_INTERVAL[motion] * float(rng.uniform(0.9, 1.1))
+            zone = next(
+                (r.id for r in scenario.rooms if r.floor == floor and contains(r.polygon, x, y)), ""
+            )
+            truth.append((time, tag_id, x, y, floor, zone))
+            for i, (rid, rx, ry, rz, rfloor) in enumerate(receivers):
+                tag_z = floor * FLOOR_HEIGHT + 1.0
+                dist = max(math.sqrt((x - rx) ** 2 + (y - ry) ** 2 + (tag_z - rz) ** 2), 0.3)
+                mean = (
+                    power
+                    + bias[i]
+                    - 10 * scenario.true_exponent * math.log10(dist)
+                    + shadowing[i](x, y)
+                )
+                mean -= FLOOR_LOSS_DB * abs(rfloor - floor)
+                if rfloor == floor:
+                    mean -= scenario.wall_loss_db * _crossings(
+                        scenario.walls, floor, (x, y), (rx, ry)
+                    )
+                rssi = mean
+                if scenario.fading:
+                    rssi += (
+                        10 * math.log10(max(float(rng.exponential(1.0)), 1e-4)) * 0.6 + 2.5 * 0.6
+                    )
+                    rssi += float(rng.normal(0.0, 1.5))
+                heard = (
+                    1.0
+                    / (1.0 + math.exp(-(rssi - SENSITIVITY_DBM) / 2.0))
+                    * (1.0 - scenario.packet_loss)
+                )
+                if rng.uniform() < heard:
+                    adverts.append(Advert(round(time, 3), rid, tag_id, round(rssi)))
+    site = {
+        "receivers": [{"id": r, "x": x, "y": y, "z": z, "floor": f} for r, x, y, z, f in receivers],
+        "tags": [{"id": t, "motion": m} for t, m, _ in scenario.tags],
+        "zones": [
+            {"id": r.id, "name": r.name, "floor": r.floor, "polygon": [list(p) for p in r.polygon]}
+            for r in scenario.rooms
+            if abs(polygon_area(r.polygon)) > 0
+        ],
+        "path_loss": {
+            "exponent": scenario.declared_exponent,
+            "ref_rssi_1m": scenario.declared_ref_rssi,
+        },
+        "simulation": {
+            "scenario": scenario.name,
+            "seed": seed,
+            "true_exponent": scenario.true_exponent,
+            "receiver_bias_db": [round(float(b), 2) for b in bias],
+        },
+    }
+    return site, adverts, truth
+
+
+def write_simulation(out_dir: str | Path, scenario: str, duration: float, seed: int) -> Path:
+    """Write SITE.json, ADVERTS.csv and TRUTH.csv for a built-in scenario into `out_dir`."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    site, adverts, truth = simulate(SCENARIOS[scenario](), duration, seed)
+    (folder / "SITE.json").write_text(json.dumps(site, indent=1), encoding="utf-8")
+    write_adverts(folder / "ADVERTS.csv", adverts)
+    with (folder / "TRUTH.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("time", "tag", "x", "y", "floor", "zone"))
+        for time, tag, x, y, floor, zone in truth:
+            writer.writerow((f"{time:.3f}", tag, f"{x:.3f}", f"{y:.3f}", floor, zone))
+    return folder
