@@ -8,6 +8,7 @@ replay of adverts already in memory, so file parsing is left out for all alike.
 from __future__ import annotations
 
 import csv
+import itertools
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .adverts import Advert, read_adverts
 from .baselines import PaperTrilateration, RangeLeastSquares, StrongestReceiver
@@ -23,6 +25,8 @@ from .replay import Locator, replay
 from .simulate import SCENARIOS, simulate
 from .site import Site, load_site, parse_site
 from .stream import Estimate
+
+type FloatArray = NDArray[np.float64]
 
 STATIONARY_SPAN_M = 0.1
 
@@ -38,9 +42,9 @@ METHODS: dict[str, Callable[[Site], Locator]] = {
 class Truth:
     """One tag's true track."""
 
-    times: np.ndarray
-    xs: np.ndarray
-    ys: np.ndarray
+    times: FloatArray
+    xs: FloatArray
+    ys: FloatArray
     zones: list[str]
 
 
@@ -137,7 +141,7 @@ def score(dataset: Dataset, method: str, estimates: list[Estimate], cpu_seconds:
         truth = dataset.truth[tag]
         span = float(np.hypot(np.ptp(truth.xs), np.ptp(truth.ys)))
         if span <= STATIONARY_SPAN_M and len(seen) > 1:
-            changes += sum(1 for a, b in zip(seen, seen[1:], strict=False) if a[1] != b[1])
+            changes += sum(1 for a, b in itertools.pairwise(seen) if a[1] != b[1])
             hours += (seen[-1][0] - seen[0][0]) / 3600.0
     return Score(
         dataset.name,
@@ -184,10 +188,18 @@ def table(scores: list[Score]) -> str:
                 else f"{s.stationary_zone_changes_per_hour:.1f}"
             )
             relative = f"{(s.median / best - 1) * 100:+.0f} %" if s.method == "engine" else ""
-            lines.append(
-                f"| {s.dataset} | {s.method} | {s.median:.2f} | {s.p90:.2f} | {s.zone_accuracy * 100:.0f} % "
-                f"| {changes} | {s.accuracy_ratio:.2f} | {s.adverts_per_cpu_second:,.0f} | {relative} |"
+            cells = (
+                s.dataset,
+                s.method,
+                f"{s.median:.2f}",
+                f"{s.p90:.2f}",
+                f"{s.zone_accuracy * 100:.0f} %",
+                changes,
+                f"{s.accuracy_ratio:.2f}",
+                f"{s.adverts_per_cpu_second:,.0f}",
+                relative,
             )
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -46,6 +46,7 @@ class EngineConfig:
     emit_interval: float = 1.0
     self_calibrate: bool = True
     zone_margin: float = 0.5
+    zone_dwell: float = 0.0
     min_receivers: int = 3
 
 
@@ -99,7 +100,7 @@ class Engine(StreamLocator[_TagState]):
         return _TagState(
             tag=tag,
             tracker=PositionTracker(MOTION_MODELS[tag.motion]),
-            zone=ZoneTracker(tag_id, self._zones, self.config.zone_margin),
+            zone=ZoneTracker(tag_id, self._zones, self.config.zone_margin, self.config.zone_dwell),
         )
 
     def _readings(self, state: _TagState, now: float) -> list[_Reading]:

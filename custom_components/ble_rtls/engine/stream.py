@@ -38,7 +38,7 @@ class TagStream:
 
     windows: dict[int, RssiWindow] = field(default_factory=dict)
     next_due: float = -math.inf
-    heard_since_estimate: bool = False
+    last_heard: float = -math.inf
 
 
 class StreamLocator[S: TagStream]:
@@ -70,19 +70,17 @@ class StreamLocator[S: TagStream]:
             window = state.windows[index] = RssiWindow(self.window)
         window.add(advert.time, rssi)
         self._observed(state, index, rssi)
-        if not state.heard_since_estimate:
-            state.heard_since_estimate = True
-            if state.next_due < advert.time - self.emit_interval:
-                state.next_due = advert.time
+        if advert.time - state.last_heard > self.window:
+            state.next_due = advert.time
+        state.last_heard = advert.time
         return True
 
     def update(self, now: float) -> list[Estimate]:
-        """Estimates for every tag due at `now` (heard since its last estimate)."""
+        """Estimates for every tag due at `now` that was heard within the window."""
         estimates = []
         interval = self.emit_interval
         for tag_id, state in self.tags.items():
-            if state.heard_since_estimate and now >= state.next_due:
-                state.heard_since_estimate = False
+            if now >= state.next_due and now - state.last_heard <= self.window:
                 state.next_due += interval * (math.floor((now - state.next_due) / interval) + 1.0)
                 estimate = self._locate(tag_id, state, now)
                 if estimate is not None:

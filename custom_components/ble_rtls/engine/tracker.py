@@ -30,7 +30,7 @@ class MotionModel:
 
 
 MOTION_MODELS: dict[MotionClass, MotionModel] = {
-    "asset": MotionModel(acceleration_psd=0.02, max_speed=1.5),
+    "asset": MotionModel(acceleration_psd=0.001, max_speed=1.5),
     "person": MotionModel(acceleration_psd=0.5, max_speed=2.0),
     "vehicle": MotionModel(acceleration_psd=6.0, max_speed=11.0),
 }

@@ -72,30 +72,35 @@ class ZoneMap:
 
 
 class ZoneTracker:
-    """One tag's current zone."""
+    """One tag's current zone: a change needs `margin` metres of depth held for `dwell` seconds."""
 
-    __slots__ = ("margin", "tag", "zone", "zones")
+    __slots__ = ("dwell", "margin", "pending", "tag", "zone", "zones")
 
-    def __init__(self, tag: str, zones: ZoneMap, margin: float) -> None:
+    def __init__(self, tag: str, zones: ZoneMap, margin: float, dwell: float) -> None:
         self.tag = tag
         self.zones = zones
         self.margin = margin
+        self.dwell = dwell
         self.zone: str | None = None
+        self.pending: tuple[str | None, float] | None = None
 
     def update(self, time: float, floor: int, x: float, y: float) -> list[ZoneEvent]:
-        """Move to the zone at (x, y) when clearly inside it; return the events."""
+        """Move to the zone at (x, y) once clearly and lastingly inside it; return the events."""
         candidate = self.zones.locate(floor, x, y)
         new = candidate.id if candidate else None
-        if new == self.zone:
+        clear = new != self.zone and (
+            self.zones.depth(new, floor, x, y) >= self.margin
+            if new is not None
+            else self.zone is None or self.zones.depth(self.zone, floor, x, y) <= -self.margin
+        )
+        if not clear:
+            self.pending = None
             return []
-        if new is not None and self.zones.depth(new, floor, x, y) < self.margin:
+        if self.pending is None or self.pending[0] != new:
+            self.pending = (new, time)
+        if time - self.pending[1] < self.dwell:
             return []
-        if (
-            new is None
-            and self.zone is not None
-            and self.zones.depth(self.zone, floor, x, y) > -self.margin
-        ):
-            return []
+        self.pending = None
         events = []
         if self.zone is not None:
             events.append(ZoneEvent(time, self.tag, self.zone, "left"))

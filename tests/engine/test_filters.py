@@ -1,0 +1,90 @@
+"""Filters and tracker against filterpy as the reference implementation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from filterpy.kalman import KalmanFilter
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from custom_components.ble_rtls.engine.filters import PaperKalman, RssiWindow, trimmed_mean
+from custom_components.ble_rtls.engine.tracker import (
+    MotionModel,
+    PositionTracker,
+    process_noise,
+    transition_matrix,
+)
+
+rssi_values = st.lists(st.floats(min_value=-100, max_value=-30), min_size=11, max_size=80)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rssi_values)
+def test_paper_kalman_matches_filterpy(values: list[float]) -> None:
+    ours = PaperKalman()
+    outputs = [ours.update(v) for v in values]
+    start = ours.start_after
+    assert outputs[start - 1] == pytest.approx(float(np.mean(values[:start])))
+    reference = KalmanFilter(dim_x=1, dim_z=1)
+    reference.x = np.array([[float(np.mean(values[:start]))]])
+    reference.P = np.array([[ours.measurement_noise]])
+    reference.F = np.array([[1.0]])
+    reference.H = np.array([[1.0]])
+    reference.Q = np.array([[30.0 * 10.0 * 0.1]])
+    reference.R = np.array([[10.0**2]])
+    for value, output in zip(values[start:], outputs[start:], strict=True):
+        reference.predict()
+        reference.update(np.array([[value]]))
+        assert output == pytest.approx(float(reference.x[0, 0]), abs=1e-9)
+
+
+def test_paper_kalman_uses_paper_parameters() -> None:
+    kalman = PaperKalman()
+    assert kalman.process_noise == pytest.approx(30.0)
+    assert kalman.measurement_noise == pytest.approx(100.0)
+    assert kalman.start_after == 10
+
+
+def test_trimmed_mean_drops_quartiles() -> None:
+    assert trimmed_mean([-60, -61, -59, -60, -100, -20, -60, -60]) == pytest.approx(-60.0)
+    assert trimmed_mean([-70.0]) == -70.0
+
+
+def test_window_forgets_old_readings() -> None:
+    window = RssiWindow(span=3.0)
+    for t, rssi in [(0.0, -80.0), (1.0, -70.0), (3.5, -60.0)]:
+        window.add(t, rssi)
+    assert window.values(4.0) == [-70.0, -60.0]
+    assert window.values(10.0) == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(-5, 5), st.floats(-5, 5)), min_size=2, max_size=30))
+def test_tracker_matches_filterpy_without_gating(fixes: list[tuple[float, float]]) -> None:
+    motion = MotionModel(acceleration_psd=0.5, max_speed=100.0)
+    tracker = PositionTracker(motion)
+    covariance = np.eye(2) * 100.0  # wide enough that no fix within 10 m is gated
+    tracker.update(0.0, fixes[0], covariance)
+    reference = KalmanFilter(dim_x=4, dim_z=2)
+    reference.x = tracker.state.reshape(4, 1).copy()
+    reference.P = tracker.covariance.copy()
+    reference.H = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])
+    reference.R = covariance
+    for step, fix in enumerate(fixes[1:], start=1):
+        tracker.update(step * 0.5, fix, covariance)
+        reference.F = transition_matrix(0.5)
+        reference.Q = process_noise(0.5, motion.acceleration_psd)
+        reference.predict()
+        reference.update(np.array(fix).reshape(2, 1))
+        np.testing.assert_allclose(tracker.state, reference.x.ravel(), rtol=1e-9, atol=1e-9)
+
+
+def test_tracker_speed_gate_limits_jumps() -> None:
+    tracker = PositionTracker(MotionModel(acceleration_psd=0.5, max_speed=1.5))
+    tracker.update(0.0, (0.0, 0.0), np.eye(2) * 0.5)
+    for t in range(1, 4):
+        tracker.update(float(t), (0.0, 0.0), np.eye(2) * 0.5)
+    tracker.update(4.0, (30.0, 0.0), np.eye(2) * 0.5)
+    assert tracker.position[0] < 5.0
+    assert float(np.hypot(tracker.state[2], tracker.state[3])) <= 1.5 + 1e-9

@@ -1,0 +1,152 @@
+"""Bad SITE.json and ADVERTS.csv give one clear error naming file, item and field."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from custom_components.ble_rtls.engine.adverts import (
+    Advert,
+    AdvertsError,
+    parse_adverts,
+    read_adverts,
+)
+from custom_components.ble_rtls.engine.engine import Engine
+from custom_components.ble_rtls.engine.site import SiteError, load_site, parse_site
+
+GOOD: dict[str, Any] = {
+    "receivers": [
+        {"id": "a", "x": 0, "y": 0, "z": 2.5},
+        {"id": "b", "x": 10, "y": 0},
+        {"id": "c", "x": 0, "y": 8, "floor": 0, "rssi_offset": -2},
+    ],
+    "tags": [{"id": "forklift-3", "ref_rssi_1m": -59, "motion": "vehicle"}],
+    "zones": [
+        {
+            "id": "dock",
+            "name": "Loading dock",
+            "floor": 0,
+            "polygon": [[0, 0], [12, 0], [12, 6], [0, 6]],
+        }
+    ],
+    "path_loss": {"exponent": 2.2, "ref_rssi_1m": -59},
+    "unknown_extra_field": True,
+}
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    """A copy of GOOD with one field replaced (or removed when value is ...)."""
+    document: dict[str, Any] = json.loads(json.dumps(GOOD))
+    *parents, last = path.split(".")
+    node: Any = document
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value is ...:
+        del node[last]
+    else:
+        node[int(last) if isinstance(node, list) else last] = value
+    return document
+
+
+def test_good_site_parses_with_defaults() -> None:
+    site = parse_site(GOOD)
+    assert [r.id for r in site.receivers] == ["a", "b", "c"]
+    assert site.receivers[1].z == 0.0 and site.receivers[2].rssi_offset == -2.0
+    assert site.tag("forklift-3").motion == "vehicle"
+    assert site.tag("unknown").ref_rssi_1m is None
+    assert site.zones[0].name == "Loading dock"
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (_with("receivers", ...), "SITE.json: receivers: missing"),
+        (_with("receivers.1.id", ...), "receivers[1]: id: missing or empty"),
+        (_with("receivers.1.id", "a"), "receivers: id 'a': duplicate id"),
+        (_with("receivers.0.x", "3"), "receivers[0] (a): x: must be a number"),
+        (_with("receivers.0.y", ...), "receivers[0] (a): y: missing"),
+        (_with("receivers.2.floor", 1.5), "receivers[2] (c): floor: must be a whole number"),
+        (
+            _with("tags.0.ref_rssi_1m", "loud"),
+            "tags[0] (forklift-3): ref_rssi_1m: must be a number",
+        ),
+        (_with("tags.0.motion", "rocket"), "tags[0] (forklift-3): motion: must be one of"),
+        (
+            _with("zones.0.polygon", [[0, 0], [1, 1]]),
+            "zones[0] (dock): polygon: needs at least 3 vertices",
+        ),
+        (
+            _with("zones.0.polygon", [[0, 0], [1, 1], [2, 2]]),
+            "zones[0] (dock): polygon: has zero area",
+        ),
+        (
+            _with("zones.0.polygon", [[0, 0], [1, 1], [2, None]]),
+            "zones[0] (dock): polygon[2]: y: missing",
+        ),
+        (_with("zones.0.floor", 3), "zones[0] (dock): floor: unknown floor 3"),
+        (_with("path_loss.exponent", 0.2), "path_loss: exponent: must be between 1 and 6"),
+    ],
+)
+def test_bad_site_names_file_item_and_field(document: dict[str, Any], expected: str) -> None:
+    with pytest.raises(SiteError) as caught:
+        parse_site(document, "SITE.json")
+    assert expected in str(caught.value)
+
+
+def test_non_finite_coordinate_in_file(tmp_path: Path) -> None:
+    path = tmp_path / "SITE.json"
+    path.write_text(json.dumps(GOOD).replace('"x": 10', '"x": Infinity'))
+    with pytest.raises(SiteError, match=rf"{path}: receivers\[1\] \(b\): x: must be finite"):
+        load_site(path)
+
+
+def test_unreadable_and_corrupt_site_files(tmp_path: Path) -> None:
+    with pytest.raises(SiteError, match="cannot read"):
+        load_site(tmp_path / "missing.json")
+    corrupt = tmp_path / "SITE.json"
+    corrupt.write_text('{"receivers": [')
+    with pytest.raises(SiteError, match="not valid JSON"):
+        load_site(corrupt)
+
+
+HEADER = "time,receiver,tag,rssi\n"
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ("1.0,a,t,-70\n0.5,a,t,-70\n", "line 3: time: 0.5 is earlier"),
+        ("x,a,t,-70\n", "line 2: time: not a number: 'x'"),
+        ("1.0,a,t,nan\n", "line 2: rssi: must be finite"),
+        ("1.0,a,t,\n", "line 2: rssi: not a number"),
+        ("1.0,,t,-70\n", "line 2: receiver: empty"),
+        ("1.0,a,,-70\n", "line 2: tag: empty"),
+        ("1.0,a,t,-500\n", "line 2: rssi: -500.0 dBm is not"),
+    ],
+)
+def test_bad_advert_rows_name_line_and_field(rows: str, expected: str) -> None:
+    with pytest.raises(AdvertsError) as caught:
+        list(parse_adverts((HEADER + rows).splitlines(keepends=True), "ADVERTS.csv"))
+    assert f"ADVERTS.csv: {expected}" in str(caught.value)
+
+
+def test_missing_column_and_extra_columns() -> None:
+    with pytest.raises(AdvertsError, match="missing column"):
+        list(parse_adverts(["time,receiver,rssi\n"]))
+    rows = list(parse_adverts(["time,receiver,tag,rssi,channel\n", "1.5,a,t,-70.5,37\n"]))
+    assert rows == [Advert(1.5, "a", "t", -70.5)]
+
+
+def test_unknown_receiver_is_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "ADVERTS.csv"
+    path.write_text(HEADER + "1.0,a,t,-60\n1.1,ghost,t,-60\n1.2,ghost,t,-61\n")
+    engine = Engine(parse_site(GOOD))
+    accepted = [engine.observe(a) for a in read_adverts(path)]
+    assert accepted == [True, False, False]
+    assert engine.unknown_receivers == {"ghost": 2}
+    (estimate,) = engine.update(1.2)
+    assert estimate.method == "proximity" and math.isfinite(estimate.accuracy)

@@ -1,0 +1,238 @@
+"""Replay: causality, cadence, CLI, and the engine holding up when the site is declared wrong."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from custom_components.ble_rtls.engine import bench
+from custom_components.ble_rtls.engine.adverts import read_adverts
+from custom_components.ble_rtls.engine.baselines import StrongestReceiver
+from custom_components.ble_rtls.engine.cli import main
+from custom_components.ble_rtls.engine.engine import Engine, EngineConfig
+from custom_components.ble_rtls.engine.replay import replay
+from custom_components.ble_rtls.engine.simulate import SCENARIOS, simulate
+from custom_components.ble_rtls.engine.site import PathLoss, parse_site
+
+ENGINE_DIR = Path(__file__).parents[2] / "custom_components" / "ble_rtls" / "engine"
+SHARED_DATA = Path(__file__).parents[2].parent / "shared" / "data" / "kolakowski_calibration"
+
+
+@pytest.fixture(scope="module")
+def house(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("house")
+    assert (
+        main(
+            [
+                "simulate",
+                "--scenario",
+                "house",
+                "--duration",
+                "90",
+                "--seed",
+                "3",
+                "--out",
+                str(folder),
+            ]
+        )
+        == 0
+    )
+    return folder
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_engine_imports_no_home_assistant() -> None:
+    for module in sorted(ENGINE_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{module.name} imports from outside the engine"
+                names = [node.module or ""]
+            for name in names:
+                assert not name.startswith("homeassistant"), f"{module.name} imports {name}"
+
+
+def test_replay_writes_the_spec_columns_and_a_row_per_tag_per_second(
+    house: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "POSITIONS.csv"
+    assert (
+        main(
+            [
+                "replay",
+                "--site",
+                str(house / "SITE.json"),
+                "--adverts",
+                str(house / "ADVERTS.csv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    rows = _rows(out)
+    assert list(rows[0]) == ["time", "tag", "x", "y", "floor", "accuracy", "zone"]
+    heard: dict[str, list[float]] = {}
+    for advert in read_adverts(house / "ADVERTS.csv"):
+        heard.setdefault(advert.tag, []).append(advert.time)
+    emitted: dict[str, list[float]] = {}
+    for row in rows:
+        emitted.setdefault(row["tag"], []).append(float(row["time"]))
+        assert float(row["accuracy"]) > 0
+    assert set(emitted) == set(heard)
+    for tag, times in heard.items():
+        out_times = np.array(emitted[tag])
+        for second in np.arange(times[0], times[-1] - 1.0, 1.0):
+            assert np.any((out_times >= second) & (out_times < second + 1.0 + 1e-6)), (tag, second)
+
+
+def test_cutting_the_input_leaves_earlier_rows_unchanged(house: Path, tmp_path: Path) -> None:
+    adverts = (house / "ADVERTS.csv").read_text().splitlines(keepends=True)
+    cut_time = float(adverts[len(adverts) // 2].split(",")[0])
+    kept = [adverts[0]] + [line for line in adverts[1:] if float(line.split(",")[0]) <= cut_time]
+    cut = tmp_path / "ADVERTS_cut.csv"
+    cut.write_text("".join(kept))
+    full_out, cut_out = tmp_path / "full.csv", tmp_path / "cut.csv"
+    for adverts_path, out in ((house / "ADVERTS.csv", full_out), (cut, cut_out)):
+        assert (
+            main(
+                [
+                    "replay",
+                    "--site",
+                    str(house / "SITE.json"),
+                    "--adverts",
+                    str(adverts_path),
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
+    full = [r for r in _rows(full_out) if float(r["time"]) <= cut_time]
+    assert _rows(cut_out) == full
+    assert len(full) > 100
+
+
+def test_cli_reports_bad_input_and_unknown_receivers(
+    house: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad_site = tmp_path / "SITE.json"
+    bad_site.write_text(json.dumps({"receivers": [{"id": "a", "x": 0}]}))
+    assert (
+        main(
+            [
+                "replay",
+                "--site",
+                str(bad_site),
+                "--adverts",
+                str(house / "ADVERTS.csv"),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 2
+    )
+    assert "receivers[0] (a): y: missing" in capsys.readouterr().err
+    adverts = tmp_path / "ADVERTS.csv"
+    adverts.write_text((house / "ADVERTS.csv").read_text() + "9999,ghost,asset-0,-60\n")
+    assert (
+        main(
+            [
+                "replay",
+                "--site",
+                str(house / "SITE.json"),
+                "--adverts",
+                str(adverts),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 0
+    )
+    assert "skipped 1 adverts from unknown receivers: ghost" in capsys.readouterr().err
+
+
+def _median_error(
+    site_document: dict[str, object], dataset: bench.Dataset, **config: object
+) -> float:
+    site = parse_site(site_document)
+    estimates = list(replay(Engine(site, EngineConfig(**config)), dataset.adverts))  # type: ignore[arg-type]
+    return bench.score(dataset, "engine", estimates, 1.0).median
+
+
+@pytest.mark.parametrize(("exponent_error", "ref_error"), [(0.5, 5.0), (-0.5, -5.0)])
+def test_wrong_declared_path_loss_does_not_collapse(
+    exponent_error: float, ref_error: float
+) -> None:
+    scenario = SCENARIOS["house"]()
+    document, _, _ = simulate(scenario, 150, seed=5)
+    dataset = bench.simulated_dataset("house", 150, seed=5)
+    declared = document["path_loss"]
+    assert isinstance(declared, dict)
+    wrong = dict(
+        document,
+        path_loss={
+            "exponent": declared["exponent"] + exponent_error,
+            "ref_rssi_1m": declared["ref_rssi_1m"] + ref_error,
+        },
+    )
+    right_error = _median_error(document, dataset)
+    wrong_error = _median_error(wrong, dataset)
+    assert wrong_error < right_error * 1.25 + 0.2, (wrong_error, right_error)
+    assert wrong_error < 2.5
+
+
+def test_paper_kalman_stage_is_selectable(house: Path, tmp_path: Path) -> None:
+    out = tmp_path / "kalman.csv"
+    assert (
+        main(
+            [
+                "replay",
+                "--site",
+                str(house / "SITE.json"),
+                "--adverts",
+                str(house / "ADVERTS.csv"),
+                "--out",
+                str(out),
+                "--rssi-filter",
+                "kalman",
+            ]
+        )
+        == 0
+    )
+    assert len(_rows(out)) > 100
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared/ data is not beside the repository")
+def test_engine_beats_strongest_receiver_on_the_real_recording() -> None:
+    dataset = bench.load_dataset(SHARED_DATA)
+    engine = bench.score(
+        dataset, "engine", list(replay(Engine(dataset.site), dataset.adverts)), 1.0
+    )
+    strongest = bench.score(
+        dataset, "strongest", list(replay(StrongestReceiver(dataset.site), dataset.adverts)), 1.0
+    )
+    assert engine.median < 0.8 * strongest.median
+    assert 0.5 < engine.accuracy_ratio < 1.5
+
+
+def test_bench_table_has_every_method(capsys: pytest.CaptureFixture[str]) -> None:
+    dataset = bench.simulated_dataset("office", 60, seed=2)
+    site = replace(dataset.site, path_loss=PathLoss(2.4, -55.0))
+    scores = bench.run([replace(dataset, site=site)])
+    text = bench.table(scores)
+    for method in bench.METHODS:
+        assert f"| {method} |" in text
+    assert "median vs best baseline" in text

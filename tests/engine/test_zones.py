@@ -1,0 +1,58 @@
+"""Zones: membership, hysteresis, events once per crossing."""
+
+from __future__ import annotations
+
+from custom_components.ble_rtls.engine.site import Zone
+from custom_components.ble_rtls.engine.zones import (
+    ZoneMap,
+    ZoneTracker,
+    boundary_distance,
+    contains,
+)
+
+LEFT = Zone("left", "Left", 0, ((0, 0), (5, 0), (5, 5), (0, 5)))
+RIGHT = Zone("right", "Right", 0, ((5, 0), (10, 0), (10, 5), (5, 5)))
+CLOSET = Zone("closet", "Closet", 0, ((1, 1), (2, 1), (2, 2), (1, 2)))
+UPSTAIRS = Zone("up", "Upstairs", 1, ((0, 0), (10, 0), (10, 5), (0, 5)))
+
+
+def test_membership_prefers_the_smallest_zone_on_the_floor() -> None:
+    zones = ZoneMap((LEFT, RIGHT, CLOSET, UPSTAIRS))
+    assert zones.locate(0, 1.5, 1.5) == CLOSET
+    assert zones.locate(0, 3, 3) == LEFT
+    assert zones.locate(1, 3, 3) == UPSTAIRS
+    assert zones.locate(0, 20, 3) is None
+    assert contains(LEFT.polygon, 4.9, 4.9) and not contains(LEFT.polygon, 5.1, 4.9)
+    assert boundary_distance(LEFT.polygon, 2.5, 1.0) == 1.0
+
+
+def test_standing_on_a_boundary_does_not_flap() -> None:
+    tracker = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    events = tracker.update(0.0, 0, 3.0, 2.5)
+    assert [(e.zone, e.kind) for e in events] == [("left", "entered")]
+    for step in range(100):
+        x = 5.0 + (0.4 if step % 2 else -0.4)
+        assert tracker.update(float(step + 1), 0, x, 2.5) == []
+    assert tracker.zone == "left"
+
+
+def test_a_real_crossing_fires_left_and_entered_once() -> None:
+    tracker = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    tracker.update(0.0, 0, 1.0, 2.5)
+    events = []
+    for step in range(1, 90):
+        events += tracker.update(float(step), 0, 1.0 + step * 0.1, 2.5)
+    assert [(e.zone, e.kind) for e in events] == [("left", "left"), ("right", "entered")]
+    assert events[0].time == events[1].time == 45.0  # x = 5.5, 0.5 m past the boundary
+
+
+def test_dwell_needs_the_zone_to_hold() -> None:
+    tracker = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=3.0)
+    assert tracker.update(0.0, 0, 2.0, 2.5) == []
+    assert tracker.update(1.0, 0, 8.0, 2.5) == []
+    assert tracker.update(2.0, 0, 8.0, 2.5) == []
+    assert [e.kind for e in tracker.update(4.0, 0, 8.0, 2.5)] == ["entered"]
+    assert tracker.zone == "right"
+    assert [e.kind for e in tracker.update(20.0, 0, 30.0, 2.5)] == []
+    assert [e.kind for e in tracker.update(23.0, 0, 30.0, 2.5)] == ["left"]
+    assert tracker.zone is None
