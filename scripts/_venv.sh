@@ -31,9 +31,13 @@ ensure_venv() {
     wanted=$(cat "$root/requirements_test.txt" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
         echo "Installing pinned requirements into $venv (a few minutes on a fresh machine)" >&2
-        "$venv/bin/python" -m pip install --quiet --upgrade pip
-        "$venv/bin/python" -m pip install --quiet -r "$root/requirements_test.txt"
-        "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$root"
+        local log="$venv/pip-install.log"
+        if ! { "$venv/bin/python" -m pip install -r "$root/requirements_test.txt" \
+                && "$venv/bin/python" -m pip install --no-deps --no-build-isolation -e "$root"; } >"$log" 2>&1; then
+            grep -v "is ignored" "$log" | tail -40 >&2
+            echo "error: installing the requirements failed; full log in $log" >&2
+            exit 1
+        fi
         echo "$wanted" > "$stamp"
     fi
 }
