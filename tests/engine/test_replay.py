@@ -46,6 +46,21 @@ def house(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _replay_cli(site_dir: Path, adverts: Path, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "replay",
+            "--site",
+            str(site_dir / "SITE.json"),
+            "--adverts",
+            str(adverts),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
@@ -68,20 +83,7 @@ def test_replay_writes_the_spec_columns_and_a_row_per_tag_per_second(
     house: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "POSITIONS.csv"
-    assert (
-        main(
-            [
-                "replay",
-                "--site",
-                str(house / "SITE.json"),
-                "--adverts",
-                str(house / "ADVERTS.csv"),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert _replay_cli(house, house / "ADVERTS.csv", out) == 0
     rows = _rows(out)
     assert list(rows[0]) == ["time", "tag", "x", "y", "floor", "accuracy", "zone"]
     heard: dict[str, list[float]] = {}
@@ -106,20 +108,7 @@ def test_cutting_the_input_leaves_earlier_rows_unchanged(house: Path, tmp_path: 
     cut.write_text("".join(kept))
     full_out, cut_out = tmp_path / "full.csv", tmp_path / "cut.csv"
     for adverts_path, out in ((house / "ADVERTS.csv", full_out), (cut, cut_out)):
-        assert (
-            main(
-                [
-                    "replay",
-                    "--site",
-                    str(house / "SITE.json"),
-                    "--adverts",
-                    str(adverts_path),
-                    "--out",
-                    str(out),
-                ]
-            )
-            == 0
-        )
+        assert _replay_cli(house, adverts_path, out) == 0
     full = [r for r in _rows(full_out) if float(r["time"]) <= cut_time]
     assert _rows(cut_out) == full
     assert len(full) > 100
@@ -147,20 +136,7 @@ def test_cli_reports_bad_input_and_unknown_receivers(
     assert "receivers[0] (a): y: missing" in capsys.readouterr().err
     adverts = tmp_path / "ADVERTS.csv"
     adverts.write_text((house / "ADVERTS.csv").read_text() + "9999,ghost,asset-0,-60\n")
-    assert (
-        main(
-            [
-                "replay",
-                "--site",
-                str(house / "SITE.json"),
-                "--adverts",
-                str(adverts),
-                "--out",
-                str(tmp_path / "p.csv"),
-            ]
-        )
-        == 0
-    )
+    assert _replay_cli(house, adverts, tmp_path / "p.csv") == 0
     assert "skipped 1 adverts from unknown receivers: ghost" in capsys.readouterr().err
 
 
@@ -196,22 +172,7 @@ def test_wrong_declared_path_loss_does_not_collapse(
 
 def test_paper_kalman_stage_is_selectable(house: Path, tmp_path: Path) -> None:
     out = tmp_path / "kalman.csv"
-    assert (
-        main(
-            [
-                "replay",
-                "--site",
-                str(house / "SITE.json"),
-                "--adverts",
-                str(house / "ADVERTS.csv"),
-                "--out",
-                str(out),
-                "--rssi-filter",
-                "kalman",
-            ]
-        )
-        == 0
-    )
+    assert _replay_cli(house, house / "ADVERTS.csv", out, "--rssi-filter", "kalman") == 0
     assert len(_rows(out)) > 100
 
 

@@ -81,6 +81,11 @@ def read_truth(path: Path) -> dict[str, Truth]:
             rows.setdefault(row["tag"], []).append(
                 (float(row["time"]), float(row["x"]), float(row["y"]), row.get("zone") or "")
             )
+    return _truths(rows)
+
+
+def _truths(rows: dict[str, list[tuple[float, float, float, str]]]) -> dict[str, Truth]:
+    """Per-tag (time, x, y, zone) rows as arrays."""
     return {
         tag: Truth(
             np.array([r[0] for r in values]),
@@ -108,16 +113,9 @@ def simulated_dataset(scenario: str, duration: float, seed: int) -> Dataset:
     grouped: dict[str, list[tuple[float, float, float, str]]] = {}
     for t, tag, x, y, _, zone in rows:
         grouped.setdefault(tag, []).append((t, x, y, zone))
-    truth = {
-        tag: Truth(
-            np.array([v[0] for v in values]),
-            np.array([v[1] for v in values]),
-            np.array([v[2] for v in values]),
-            [v[3] for v in values],
-        )
-        for tag, values in grouped.items()
-    }
-    return Dataset(f"simulated {scenario}", parse_site(document, scenario), adverts, truth)
+    return Dataset(
+        f"simulated {scenario}", parse_site(document, scenario), adverts, _truths(grouped)
+    )
 
 
 def score(dataset: Dataset, method: str, estimates: list[Estimate], cpu_seconds: float) -> Score:
