@@ -15,7 +15,7 @@ from custom_components.ble_rtls.engine import bench
 from custom_components.ble_rtls.engine.adverts import read_adverts
 from custom_components.ble_rtls.engine.baselines import StrongestReceiver
 from custom_components.ble_rtls.engine.cli import main
-from custom_components.ble_rtls.engine.engine import Engine, EngineConfig
+from custom_components.ble_rtls.engine.engine import Engine
 from custom_components.ble_rtls.engine.replay import replay
 from custom_components.ble_rtls.engine.simulate import SCENARIOS, simulate
 from custom_components.ble_rtls.engine.site import PathLoss, parse_site
@@ -144,7 +144,7 @@ def _median_error(
     site_document: dict[str, object], dataset: bench.Dataset, **config: object
 ) -> float:
     site = parse_site(site_document)
-    estimates = list(replay(Engine(site, EngineConfig(**config)), dataset.adverts))  # type: ignore[arg-type]
+    estimates = list(replay(Engine(site), dataset.adverts))
     return bench.score(dataset, "engine", estimates, 1.0).median
 
 

@@ -48,11 +48,6 @@ class RssiWindow:
             samples.popleft()
         return [rssi for _, rssi in samples]
 
-    @property
-    def last_time(self) -> float | None:
-        """Time of the newest reading."""
-        return self._samples[-1][0] if self._samples else None
-
 
 @dataclass(slots=True)
 class PaperKalman:

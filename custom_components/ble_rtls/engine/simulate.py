@@ -87,6 +87,13 @@ def _grid_rooms(
     return rooms
 
 
+def _fleet(
+    prefix: str, motion: MotionClass, count: int, floors: int = 1
+) -> tuple[tuple[str, MotionClass, int], ...]:
+    """`count` tags of one motion class, spread over the first `floors` floors in turn."""
+    return tuple((f"{prefix}-{i}", motion, i % floors) for i in range(count))
+
+
 def _room_walls(rooms: list[Room]) -> tuple[tuple[int, Segment], ...]:
     walls: set[tuple[int, Segment]] = set()
     for room in rooms:
@@ -114,16 +121,13 @@ def _house() -> Scenario:
             ]
         )
     )
-    tags = tuple(
-        [(f"asset-{i}", "asset", 0) for i in range(4)]
-        + [(f"person-{i}", "person", 0) for i in range(8)]
-    )
+    tags = _fleet("asset", "asset", 4) + _fleet("person", "person", 8)
     return Scenario(
         "house",
         receivers,
         tuple(rooms),
         _room_walls(rooms),
-        tags,  # type: ignore[arg-type]
+        tags,
         true_exponent=2.7,
         declared_ref_rssi=-59.0,
     )
@@ -151,17 +155,17 @@ def _warehouse() -> Scenario:
             ]
         )
     )
-    tags = tuple(
-        [(f"pallet-{i}", "asset", 0) for i in range(8)]
-        + [(f"worker-{i}", "person", 0) for i in range(6)]
-        + [(f"forklift-{i}", "vehicle", 0) for i in range(6)]
+    tags = (
+        _fleet("pallet", "asset", 8)
+        + _fleet("worker", "person", 6)
+        + _fleet("forklift", "vehicle", 6)
     )
     return Scenario(
         "warehouse",
         receivers,
         tuple(rooms),
         _room_walls(rooms),
-        tags,  # type: ignore[arg-type]
+        tags,
         true_exponent=2.4,
         declared_exponent=2.9,
         declared_ref_rssi=-64.0,
@@ -187,16 +191,13 @@ def _office() -> Scenario:
                 [(0.5, 0.5), (15.5, 0.5), (15.5, 11.5), (0.5, 11.5), (8.0, 6.0)]
             )
         ]
-    tags = tuple(
-        [(f"badge-{i}", "person", i % 2) for i in range(6)]
-        + [(f"laptop-{i}", "asset", i % 2) for i in range(4)]
-    )
+    tags = _fleet("badge", "person", 6, floors=2) + _fleet("laptop", "asset", 4, floors=2)
     return Scenario(
         "office-2-floors",
         tuple(receivers),
         tuple(rooms),
         _room_walls(rooms),
-        tags,  # type: ignore[arg-type]
+        tags,
         true_exponent=2.0,
         declared_exponent=2.4,
         declared_ref_rssi=-55.0,
