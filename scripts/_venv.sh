@@ -33,7 +33,7 @@ ensure_venv() {
         echo "Installing pinned requirements into $venv (a few minutes on a fresh machine)" >&2
         local log="$venv/pip-install.log"
         if ! { "$venv/bin/python" -m pip install -r "$root/requirements_test.txt" \
-                && "$venv/bin/python" -m pip install --no-deps --no-build-isolation -e "$root"; } >"$log" 2>&1; then
+                && "$venv/bin/python" -m pip install --no-deps --no-build-isolation --config-settings editable_mode=compat -e "$root"; } >"$log" 2>&1; then
             grep -v "is ignored" "$log" | tail -40 >&2
             echo "error: installing the requirements failed; full log in $log" >&2
             exit 1

@@ -1,1 +1,79 @@
-"""BLE RTLS: Bluetooth real-time location for Home Assistant."""
+"""BLE RTLS: Bluetooth real-time location on a site plan, from HA's bluetooth proxies."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.typing import ConfigType
+
+from .const import CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMAIN
+from .coordinator import SiteCoordinator, device_identifier
+from .engine.site import SiteError
+from .services import async_setup_services
+from .site_config import empty_document, validate_document
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.DEVICE_TRACKER, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+type BleRtlsConfigEntry = ConfigEntry[SiteCoordinator]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions once for all sites."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> bool:
+    """Start locating one site."""
+    try:
+        document = validate_document(entry.options.get(CONF_SITE) or empty_document(), entry.title)
+    except SiteError as err:
+        raise ConfigEntryError(str(err)) from err
+    settings = {**DEFAULT_SETTINGS, **entry.options.get(CONF_SETTINGS, {})}
+    coordinator = SiteCoordinator(hass, entry.entry_id, entry.title, document, settings)
+    entry.runtime_data = coordinator
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=entry.title,
+        manufacturer="BLE RTLS",
+        model="Site",
+    )
+    _remove_stale_devices(hass, entry, coordinator)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(coordinator.async_start())
+    entry.async_on_unload(entry.add_update_listener(_async_reload))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> bool:
+    """Stop locating; the coordinator's undo runs through `async_on_unload`."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def _async_reload(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+def _remove_stale_devices(
+    hass: HomeAssistant, entry: BleRtlsConfigEntry, coordinator: SiteCoordinator
+) -> None:
+    """Devices of tags, zones and receivers removed from the site go with them."""
+    current = {(DOMAIN, entry.entry_id)} | {
+        device_identifier(entry.entry_id, kind, item_id)
+        for kind, items in (
+            ("tag", coordinator.tags),
+            ("zone", coordinator.zones),
+            ("receiver", coordinator.receivers),
+        )
+        for item_id in items
+    }
+    registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if not device.identifiers & current:
+            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)

@@ -117,6 +117,14 @@ class Engine(StreamLocator[_TagState]):
             readings.append(_Reading(index, rssi, len(values), spread))
         return readings
 
+    def filtered_rssi(self, tag_id: str, now: float) -> dict[str, float]:
+        """The tag's current filtered RSSI per receiver id, offsets applied (for calibration)."""
+        state = self.tags.get(tag_id)
+        if state is None:
+            return {}
+        receivers = self.site.receivers
+        return {receivers[r.index].id: r.rssi for r in self._readings(state, now)}
+
     def _choose_floor(self, state: _TagState, readings: list[_Reading]) -> int:
         scores: dict[int, list[float]] = {}
         for reading in readings:
@@ -153,7 +161,7 @@ class Engine(StreamLocator[_TagState]):
             fix.radius if state.fix_radius is None else 0.8 * state.fix_radius + 0.2 * fix.radius
         )
         accuracy = max(tracker.radius, state.fix_radius)
-        self.events.extend(state.zone.update(now, floor, float(x), float(y)))
+        self.events.extend(state.zone.update(now, floor, float(x), float(y), accuracy))
         return Estimate(
             now, tag_id, float(x), float(y), floor, accuracy, state.zone.zone, len(on_floor), method
         )

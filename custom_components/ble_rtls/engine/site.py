@@ -110,15 +110,19 @@ def load_site(path: str | Path) -> Site:
     return parse_site(data, source)
 
 
-def parse_site(data: Any, source: str = "SITE.json") -> Site:
-    """Validate a decoded SITE.json document; `source` names it in errors."""
+def parse_site(data: Any, source: str = "SITE.json", *, allow_empty: bool = False) -> Site:
+    """Validate a decoded SITE.json document; `source` names it in errors.
+
+    `allow_empty` accepts a site with no receivers yet (one being set up in the UI); such a
+    site can be stored but not located on.
+    """
     if not isinstance(data, dict):
         raise SiteError(f"{source}: the top level must be an object")
     receivers = tuple(
         _receiver(item, f"{source}: receivers[{i}]")
         for i, item in enumerate(_list(data, "receivers", source, required=True))
     )
-    if not receivers:
+    if not receivers and not allow_empty:
         raise SiteError(f"{source}: receivers: at least one receiver is needed")
     _unique([r.id for r in receivers], f"{source}: receivers")
     tags = tuple(

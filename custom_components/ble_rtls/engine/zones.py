@@ -13,6 +13,8 @@ from typing import Literal
 
 from .site import Point, Zone, polygon_area
 
+ACCURACY_MARGIN = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class ZoneEvent:
@@ -54,6 +56,7 @@ class ZoneMap:
     def __init__(self, zones: tuple[Zone, ...]) -> None:
         self.zones = tuple(sorted(zones, key=lambda z: abs(polygon_area(z.polygon))))
         self._by_id = {z.id: z for z in zones}
+        self.half_depth = {z.id: _half_depth(z.polygon) for z in zones}
 
     def locate(self, floor: int, x: float, y: float) -> Zone | None:
         """The smallest zone on `floor` that contains the point."""
@@ -71,10 +74,16 @@ class ZoneMap:
         return distance if contains(zone.polygon, x, y) else -distance
 
 
+def _half_depth(polygon: tuple[Point, ...]) -> float:
+    """Area / perimeter: half the inradius of a square or circle, a wall-hugging zone's scale."""
+    perimeter = sum(math.dist(polygon[i - 1], polygon[i]) for i in range(len(polygon)))
+    return abs(polygon_area(polygon)) / perimeter
+
+
 class ZoneTracker:
     """One tag's current zone: a change needs `margin` metres of depth held for `dwell` seconds."""
 
-    __slots__ = ("dwell", "margin", "pending", "tag", "zone", "zones")
+    __slots__ = ("dwell", "margin", "pending", "placed", "tag", "zone", "zones")
 
     def __init__(self, tag: str, zones: ZoneMap, margin: float, dwell: float) -> None:
         self.tag = tag
@@ -83,16 +92,30 @@ class ZoneTracker:
         self.dwell = dwell
         self.zone: str | None = None
         self.pending: tuple[str | None, float] | None = None
+        self.placed = False
 
-    def update(self, time: float, floor: int, x: float, y: float) -> list[ZoneEvent]:
-        """Move to the zone at (x, y) once clearly and lastingly inside it; return the events."""
+    def update(
+        self, time: float, floor: int, x: float, y: float, accuracy: float = 0.0
+    ) -> list[ZoneEvent]:
+        """Move to the zone at (x, y) once clearly and lastingly inside it; return the events.
+
+        "Clearly" is `margin` metres or `ACCURACY_MARGIN` times the fix's 1-sigma radius,
+        whichever is more: a vague fix near a wall must not move a tag to the next room.
+        """
         candidate = self.zones.locate(floor, x, y)
         new = candidate.id if candidate else None
+        wanted = max(self.margin, ACCURACY_MARGIN * accuracy)
+        half_depth = self.zones.half_depth
         clear = new != self.zone and (
-            self.zones.depth(new, floor, x, y) >= self.margin
-            if new is not None
-            else self.zone is None or self.zones.depth(self.zone, floor, x, y) <= -self.margin
+            not self.placed
+            or (
+                self.zones.depth(new, floor, x, y) >= min(wanted, half_depth[new])
+                if new is not None
+                else self.zone is None
+                or self.zones.depth(self.zone, floor, x, y) <= -min(wanted, half_depth[self.zone])
+            )
         )
+        self.placed = True
         if not clear:
             self.pending = None
             return []

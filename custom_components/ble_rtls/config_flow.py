@@ -1,0 +1,537 @@
+"""UI set-up: the config flow creates a site; the options flow edits it one item at a time.
+
+Every edit is validated as a whole site before it is saved, so a bad value shows a form
+error and the stored site stays as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import voluptuous as vol
+from habluetooth import get_manager
+from homeassistant.components import bluetooth
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.core import callback
+from homeassistant.helpers import selector
+from homeassistant.util import slugify
+
+from .const import (
+    CONF_MISSING_AFTER,
+    CONF_PUBLISH_INTERVAL,
+    CONF_RECEIVER_SILENT_AFTER,
+    CONF_RSSI_FILTER,
+    CONF_SELF_CALIBRATE,
+    CONF_SETTINGS,
+    CONF_SITE,
+    CONF_WINDOW,
+    CONF_ZONE_DWELL,
+    CONF_ZONE_MARGIN,
+    DEFAULT_SETTINGS,
+    DOMAIN,
+)
+from .engine.site import DEFAULT_EXPONENT, DEFAULT_REF_RSSI_1M, MOTION_CLASSES, SiteError
+from .identity import IDENTITY_KINDS, IdentityError, ibeacon_id, identity_of, normalize
+from .site_config import SiteDocument, empty_document, names, replace_item, validate_document
+
+CONF_NAME = "name"
+CONF_SITE_JSON = "site_json"
+CONF_ITEM = "item"
+CONF_REMOVE = "remove"
+CONF_IDENTITY_KIND = "identity_kind"
+CONF_IDENTITY = "identity"
+CONF_POLYGON = "polygon"
+CONF_AREA = "area_id"
+CONF_CANDIDATE = "candidate"
+NEW_ITEM = "__new__"
+MANUAL = "__manual__"
+CANDIDATE_COUNT = 20
+
+TEXT_MULTILINE = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
+
+
+def _number(
+    low: float, high: float, step: float, unit: str | None = None
+) -> selector.NumberSelector:
+    config = selector.NumberSelectorConfig(
+        min=low, max=high, step=step, mode=selector.NumberSelectorMode.BOX
+    )
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return selector.NumberSelector(config)
+
+
+def _choice(options: list[str], key: str) -> selector.SelectSelector:
+    return selector.SelectSelector(
+        selector.SelectSelectorConfig(options=options, translation_key=key)
+    )
+
+
+def _labelled(options: dict[str, str]) -> selector.SelectSelector:
+    return selector.SelectSelector(
+        selector.SelectSelectorConfig(
+            options=[
+                selector.SelectOptionDict(value=v, label=label) for v, label in options.items()
+            ]
+        )
+    )
+
+
+def _parse_site_json(text: str) -> SiteDocument:
+    """SITE.json text to a validated document; SiteError names what is wrong."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SiteError(f"SITE.json: not valid JSON: {err}") from err
+    return validate_document(raw)
+
+
+def _unique_id(wanted: str, taken: set[str]) -> str:
+    base = slugify(wanted) or "item"
+    candidate, counter = base, 2
+    while candidate in taken:
+        candidate, counter = f"{base}_{counter}", counter + 1
+    return candidate
+
+
+def _parse_polygon(text: str) -> list[list[float]]:
+    """'x,y; x,y; x,y' to vertices; ValueError when a vertex is not two numbers."""
+    vertices = []
+    for part in text.replace("\n", ";").split(";"):
+        if not part.strip():
+            continue
+        numbers = [float(value) for value in part.split(",")]
+        if len(numbers) != 2:
+            raise ValueError(part)
+        vertices.append(numbers)
+    return vertices
+
+
+class BleRtlsConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Create a site: a name, optionally a SITE.json to start from."""
+
+    VERSION = 1
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Name the site; paste a SITE.json to import one."""
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip()
+            await self.async_set_unique_id(slugify(name))
+            self._abort_if_unique_id_configured()
+            text = user_input.get(CONF_SITE_JSON, "").strip()
+            try:
+                document = _parse_site_json(text) if text else empty_document()
+            except SiteError as err:
+                errors[CONF_SITE_JSON] = "invalid_site"
+                placeholders["error"] = str(err)
+            else:
+                return self.async_create_entry(
+                    title=name, data={}, options={CONF_SITE: document, CONF_SETTINGS: {}}
+                )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_NAME): selector.TextSelector(),
+                vol.Optional(CONF_SITE_JSON): TEXT_MULTILINE,
+            }
+        )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: Any) -> BleRtlsOptionsFlow:
+        """Edit receivers, tags, zones and settings."""
+        return BleRtlsOptionsFlow()
+
+
+class BleRtlsOptionsFlow(OptionsFlow):
+    """One edit per visit: pick what to change, change it, save the validated site."""
+
+    def __init__(self) -> None:
+        self._item_id: str | None = None
+        self._prefill: dict[str, Any] = {}
+
+    @property
+    def _document(self) -> SiteDocument:
+        stored: SiteDocument | None = self.config_entry.options.get(CONF_SITE)
+        return stored or empty_document()
+
+    @property
+    def _settings(self) -> dict[str, Any]:
+        return {**DEFAULT_SETTINGS, **self.config_entry.options.get(CONF_SETTINGS, {})}
+
+    def _save(
+        self, document: SiteDocument | None = None, settings: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        options = dict(self.config_entry.options)
+        if document is not None:
+            options[CONF_SITE] = document
+        if settings is not None:
+            options[CONF_SETTINGS] = settings
+        return self.async_create_entry(data=options)
+
+    def _item(self, key: str) -> dict[str, Any] | None:
+        return next((i for i in self._document[key] if i["id"] == self._item_id), None)
+
+    def _try_save(
+        self,
+        key: str,
+        item: dict[str, Any] | None,
+        errors: dict[str, str],
+        placeholders: dict[str, str],
+    ) -> ConfigFlowResult | None:
+        """Save the site with `item` replacing the current one, or fill in the errors."""
+        assert self._item_id is not None
+        try:
+            document = validate_document(replace_item(self._document, key, item, self._item_id))
+        except SiteError as err:
+            errors["base"] = "invalid_site"
+            placeholders["error"] = str(err)
+            return None
+        return self._save(document)
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """What to change."""
+        return self.async_show_menu(
+            step_id="init",
+            menu_options=["receivers", "tags", "zones", "settings", "import_site", "export_site"],
+        )
+
+    # Receivers
+
+    async def async_step_receivers(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick a placed receiver, or a scanner HA has now, to place."""
+        placed = names(self._document, "receivers")
+        options = {rid: f"{name} ({rid})" for rid, name in placed.items()}
+        for scanner in get_manager().async_current_scanners():
+            if scanner.source not in options:
+                options[scanner.source] = f"{scanner.name} ({scanner.source}), not placed"
+        if not options:
+            return self.async_abort(reason="no_scanners")
+        if user_input is not None:
+            self._item_id = user_input[CONF_ITEM]
+            return await self.async_step_receiver()
+        return self.async_show_form(
+            step_id="receivers",
+            data_schema=vol.Schema({vol.Required(CONF_ITEM): _labelled(options)}),
+        )
+
+    async def async_step_receiver(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Where the receiver is: x, y, height, floor and its RSSI correction."""
+        assert self._item_id is not None
+        errors: dict[str, str] = {}
+        placeholders = {"receiver": self._item_id, "error": ""}
+        current = self._item("receivers")
+        if user_input is not None:
+            item = (
+                None
+                if user_input.get(CONF_REMOVE)
+                else {
+                    "id": self._item_id,
+                    "name": user_input[CONF_NAME].strip() or self._item_id,
+                    "x": user_input["x"],
+                    "y": user_input["y"],
+                    "z": user_input["z"],
+                    "floor": int(user_input["floor"]),
+                    "rssi_offset": user_input["rssi_offset"],
+                }
+            )
+            if (result := self._try_save("receivers", item, errors, placeholders)) is not None:
+                return result
+        scanner = bluetooth.async_scanner_by_source(self.hass, self._item_id)
+        defaults = current or {
+            "name": scanner.name if scanner else self._item_id,
+            "z": 2.0,
+            "floor": 0,
+            "rssi_offset": 0.0,
+        }
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(CONF_NAME): selector.TextSelector(),
+            vol.Required("x"): _number(-10000, 10000, 0.1, "m"),
+            vol.Required("y"): _number(-10000, 10000, 0.1, "m"),
+            vol.Required("z", default=2.0): _number(-100, 1000, 0.1, "m"),
+            vol.Required("floor", default=0): _number(-20, 200, 1),
+            vol.Required("rssi_offset", default=0.0): _number(-30, 30, 0.5, "dB"),
+        }
+        if current is not None:
+            fields[vol.Optional(CONF_REMOVE, default=False)] = selector.BooleanSelector()
+        return self.async_show_form(
+            step_id="receiver",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(fields), user_input or defaults
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    # Tags
+
+    async def async_step_tags(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Pick a tag to edit, or add one."""
+        if user_input is not None:
+            if user_input[CONF_ITEM] == NEW_ITEM:
+                return await self.async_step_tag_candidates()
+            self._item_id = user_input[CONF_ITEM]
+            return await self.async_step_tag()
+        options = {NEW_ITEM: "Add a tag"} | names(self._document, "tags")
+        return self.async_show_form(
+            step_id="tags", data_schema=vol.Schema({vol.Required(CONF_ITEM): _labelled(options)})
+        )
+
+    async def async_step_tag_candidates(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The strongest devices heard now, to pick the new tag from."""
+        taken = set(identity_of(item) for item in self._document["tags"])
+        candidates: dict[str, str] = {}
+        prefill: dict[str, dict[str, Any]] = {}
+        infos = sorted(
+            bluetooth.async_discovered_service_info(self.hass, connectable=False),
+            key=lambda info: info.rssi,
+            reverse=True,
+        )
+        for info in infos:
+            beacon = ibeacon_id(info.manufacturer_data)
+            identity = (
+                normalize("ibeacon", beacon) if beacon else normalize("address", info.address)
+            )
+            if identity in taken or identity.value in candidates:
+                continue
+            label = f"{info.name} · {info.address} · {info.rssi} dBm"
+            candidates[identity.value] = label + (f" · iBeacon {beacon}" if beacon else "")
+            prefill[identity.value] = {
+                CONF_NAME: info.name if info.name != info.address else "",
+                CONF_IDENTITY_KIND: identity.kind,
+                CONF_IDENTITY: identity.value,
+            }
+            if len(candidates) == CANDIDATE_COUNT:
+                break
+        if user_input is not None:
+            self._prefill = prefill.get(user_input[CONF_CANDIDATE], {})
+            return await self.async_step_tag()
+        options = {MANUAL: "Enter it by hand"} | candidates
+        return self.async_show_form(
+            step_id="tag_candidates",
+            data_schema=vol.Schema({vol.Required(CONF_CANDIDATE): _labelled(options)}),
+        )
+
+    async def async_step_tag(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Name, identity, reference power and motion class of a tag."""
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        current = self._item("tags") if self._item_id else None
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip()
+            try:
+                identity = normalize(user_input[CONF_IDENTITY_KIND], user_input[CONF_IDENTITY])
+            except IdentityError as err:
+                errors[CONF_IDENTITY] = "invalid_identity"
+                placeholders["error"] = str(err)
+            else:
+                if self._item_id is None:
+                    taken = {item["id"] for item in self._document["tags"]}
+                    self._item_id = _unique_id(name, taken)
+                item: dict[str, Any] | None = None
+                if not user_input.get(CONF_REMOVE):
+                    item = {
+                        "id": self._item_id,
+                        "name": name or self._item_id,
+                        identity.kind: identity.value,
+                        "motion": user_input["motion"],
+                    }
+                    if user_input.get("ref_rssi_1m") is not None:
+                        item["ref_rssi_1m"] = user_input["ref_rssi_1m"]
+                if (result := self._try_save("tags", item, errors, placeholders)) is not None:
+                    return result
+        defaults: dict[str, Any] = {CONF_IDENTITY_KIND: "address", "motion": "person"}
+        if current is not None:
+            identity = identity_of(current)
+            defaults |= current | {CONF_IDENTITY_KIND: identity.kind, CONF_IDENTITY: identity.value}
+        defaults |= self._prefill
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(CONF_NAME): selector.TextSelector(),
+            vol.Required(CONF_IDENTITY_KIND): _choice(list(IDENTITY_KINDS), CONF_IDENTITY_KIND),
+            vol.Required(CONF_IDENTITY): selector.TextSelector(),
+            vol.Optional("ref_rssi_1m"): _number(-120, 20, 1, "dBm"),
+            vol.Required("motion"): _choice(list(MOTION_CLASSES), "motion"),
+        }
+        if current is not None:
+            fields[vol.Optional(CONF_REMOVE, default=False)] = selector.BooleanSelector()
+        return self.async_show_form(
+            step_id="tag",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(fields), user_input or defaults
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    # Zones
+
+    async def async_step_zones(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Pick a zone to edit, or add one."""
+        if user_input is not None:
+            if user_input[CONF_ITEM] != NEW_ITEM:
+                self._item_id = user_input[CONF_ITEM]
+            return await self.async_step_zone()
+        options = {NEW_ITEM: "Add a zone"} | names(self._document, "zones")
+        return self.async_show_form(
+            step_id="zones", data_schema=vol.Schema({vol.Required(CONF_ITEM): _labelled(options)})
+        )
+
+    async def async_step_zone(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Name, floor, polygon (x,y; x,y; ...) and optional HA area of a zone."""
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        current = self._item("zones") if self._item_id else None
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip()
+            try:
+                polygon = _parse_polygon(user_input[CONF_POLYGON])
+            except ValueError:
+                errors[CONF_POLYGON] = "invalid_polygon"
+            else:
+                if self._item_id is None:
+                    self._item_id = _unique_id(name, {z["id"] for z in self._document["zones"]})
+                item: dict[str, Any] | None = None
+                if not user_input.get(CONF_REMOVE):
+                    item = {
+                        "id": self._item_id,
+                        "name": name or self._item_id,
+                        "floor": int(user_input["floor"]),
+                        "polygon": polygon,
+                    }
+                    if user_input.get(CONF_AREA):
+                        item[CONF_AREA] = user_input[CONF_AREA]
+                if (result := self._try_save("zones", item, errors, placeholders)) is not None:
+                    return result
+        defaults: dict[str, Any] = {"floor": 0}
+        if current is not None:
+            polygon_text = "; ".join(f"{x:g},{y:g}" for x, y in current["polygon"])
+            defaults |= current | {CONF_POLYGON: polygon_text}
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(CONF_NAME): selector.TextSelector(),
+            vol.Required("floor"): _number(-20, 200, 1),
+            vol.Required(CONF_POLYGON): TEXT_MULTILINE,
+            vol.Optional(CONF_AREA): selector.AreaSelector(),
+        }
+        if current is not None:
+            fields[vol.Optional(CONF_REMOVE, default=False)] = selector.BooleanSelector()
+        return self.async_show_form(
+            step_id="zone",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(fields), user_input or defaults
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    # Settings, import and export
+
+    async def async_step_settings(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Filter, zone and publishing settings; path-loss defaults; geo anchor."""
+        document = self._document
+        path_loss = document.get("path_loss", {})
+        anchor = document.get("geo_anchor") or {}
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            settings = {key: user_input[key] for key in DEFAULT_SETTINGS}
+            updated = dict(document)
+            updated["path_loss"] = {
+                "exponent": user_input["exponent"],
+                "ref_rssi_1m": user_input["ref_rssi_1m"],
+            }
+            if user_input.get("latitude") is not None and user_input.get("longitude") is not None:
+                updated["geo_anchor"] = {
+                    "latitude": user_input["latitude"],
+                    "longitude": user_input["longitude"],
+                    "bearing": user_input.get("bearing", 0.0),
+                }
+            else:
+                updated.pop("geo_anchor", None)
+            try:
+                validated = validate_document(updated)
+            except SiteError as err:
+                errors["base"] = "invalid_site"
+                placeholders["error"] = str(err)
+            else:
+                return self._save(validated, settings)
+        seconds = "s"
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_RSSI_FILTER): _choice(["trimmed", "kalman"], CONF_RSSI_FILTER),
+                vol.Required(CONF_WINDOW): _number(1, 30, 0.5, seconds),
+                vol.Required(CONF_SELF_CALIBRATE): selector.BooleanSelector(),
+                vol.Required(CONF_ZONE_MARGIN): _number(0, 10, 0.1, "m"),
+                vol.Required(CONF_ZONE_DWELL): _number(0, 600, 1, seconds),
+                vol.Required(CONF_PUBLISH_INTERVAL): _number(1, 600, 1, seconds),
+                vol.Required(CONF_MISSING_AFTER): _number(10, 86400, 10, seconds),
+                vol.Required(CONF_RECEIVER_SILENT_AFTER): _number(30, 86400, 10, seconds),
+                vol.Required("exponent"): _number(1, 6, 0.1),
+                vol.Required("ref_rssi_1m"): _number(-120, 20, 1, "dBm"),
+                vol.Optional("latitude"): _number(-90, 90, 0.000001, "°"),
+                vol.Optional("longitude"): _number(-180, 180, 0.000001, "°"),
+                vol.Optional("bearing"): _number(-360, 360, 0.1, "°"),
+            }
+        )
+        defaults = (
+            self._settings
+            | {
+                "exponent": path_loss.get("exponent", DEFAULT_EXPONENT),
+                "ref_rssi_1m": path_loss.get("ref_rssi_1m", DEFAULT_REF_RSSI_1M),
+            }
+            | anchor
+        )
+        return self.async_show_form(
+            step_id="settings",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or defaults),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_import_site(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Replace the whole site with a pasted SITE.json (validated first)."""
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            try:
+                document = _parse_site_json(user_input[CONF_SITE_JSON])
+            except SiteError as err:
+                errors[CONF_SITE_JSON] = "invalid_site"
+                placeholders["error"] = str(err)
+            else:
+                return self._save(document)
+        return self.async_show_form(
+            step_id="import_site",
+            data_schema=vol.Schema({vol.Required(CONF_SITE_JSON): TEXT_MULTILINE}),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_export_site(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the site as SITE.json, for `ble-rtls replay` or a backup."""
+        if user_input is not None:
+            return self.async_abort(reason="exported")
+        return self.async_show_form(
+            step_id="export_site",
+            data_schema=vol.Schema({}),
+            description_placeholders={"site_json": json.dumps(self._document, indent=1)},
+        )

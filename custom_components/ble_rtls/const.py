@@ -1,0 +1,57 @@
+"""Constants shared by the integration's modules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+DOMAIN: Final = "ble_rtls"
+
+CONF_SITE: Final = "site"
+CONF_SETTINGS: Final = "settings"
+
+# Settings (options flow "settings" step); defaults are what the README's figures used.
+CONF_RSSI_FILTER: Final = "rssi_filter"
+CONF_WINDOW: Final = "window"
+CONF_SELF_CALIBRATE: Final = "self_calibrate"
+CONF_ZONE_MARGIN: Final = "zone_margin"
+CONF_ZONE_DWELL: Final = "zone_dwell"
+CONF_PUBLISH_INTERVAL: Final = "publish_interval"
+CONF_MISSING_AFTER: Final = "missing_after"
+CONF_RECEIVER_SILENT_AFTER: Final = "receiver_silent_after"
+
+DEFAULT_SETTINGS: Final[dict[str, str | float | bool]] = {
+    CONF_RSSI_FILTER: "trimmed",
+    CONF_WINDOW: 3.0,
+    CONF_SELF_CALIBRATE: True,
+    CONF_ZONE_MARGIN: 0.5,
+    CONF_ZONE_DWELL: 0.0,
+    CONF_PUBLISH_INTERVAL: 5.0,
+    CONF_MISSING_AFTER: 120.0,
+    CONF_RECEIVER_SILENT_AFTER: 300.0,
+}
+
+# How often adverts are read from the scanners and the engine is asked for estimates.
+TICK_INTERVAL: Final = timedelta(seconds=1)
+# A published position (or accuracy) changes only when it moved at least this far (metres)
+# and at least this share of the published accuracy: jitter inside the error circle is
+# not news, and every write is a recorder row.
+PUBLISH_MIN_MOVE: Final = 1.0
+PUBLISH_MOVE_SHARE: Final = 0.5
+# Receiver advert rates are averaged over, and published at most once per, this period.
+RATE_PERIOD: Final = 10.0
+# Adverts kept for the export action (about 10 minutes of a busy house).
+EXPORT_BUFFER: Final = 50_000
+
+EVENT_ZONE_CHANGED: Final = "ble_rtls_zone_changed"
+EVENT_TAG_MISSING: Final = "ble_rtls_tag_missing"
+
+ATTR_TAG: Final = "tag"
+ATTR_X: Final = "x"
+ATTR_Y: Final = "y"
+ATTR_FLOOR: Final = "floor"
+ATTR_ZONE: Final = "zone"
+ATTR_FROM_ZONE: Final = "from_zone"
+ATTR_TO_ZONE: Final = "to_zone"
+
+ISSUE_RECEIVER_SILENT: Final = "receiver_silent"

@@ -1,0 +1,423 @@
+"""One site's shared state: reads HA's bluetooth scanners, drives the engine, publishes.
+
+Data path: scanners (ESPHome, Pi and local proxies) -> `_ingest` (new adverts of tracked
+tags, per scanner) -> engine (filter, distance, position, track, zone) -> `_apply`
+(rate-limited publishing, zone events) -> entities via dispatcher signals.
+
+HA's bluetooth callbacks only carry the best scanner's advert, and only when its payload
+changed, so they serve to learn which addresses belong to our tags (wake-up); the RSSI each
+receiver heard is read from every scanner once a tick. A new advert is a new advertisement
+object in that scanner's table, so each is fed once and the cost grows with tracked tags,
+never with untracked traffic.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bleak.backends.scanner import AdvertisementData
+from homeassistant.components import bluetooth
+from homeassistant.components.bluetooth.match import BluetoothCallbackMatcher
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_MISSING_AFTER,
+    CONF_PUBLISH_INTERVAL,
+    CONF_RECEIVER_SILENT_AFTER,
+    CONF_RSSI_FILTER,
+    CONF_SELF_CALIBRATE,
+    CONF_WINDOW,
+    CONF_ZONE_DWELL,
+    CONF_ZONE_MARGIN,
+    DOMAIN,
+    EVENT_TAG_MISSING,
+    EVENT_ZONE_CHANGED,
+    EXPORT_BUFFER,
+    ISSUE_RECEIVER_SILENT,
+    PUBLISH_MIN_MOVE,
+    PUBLISH_MOVE_SHARE,
+    RATE_PERIOD,
+    TICK_INTERVAL,
+)
+from .engine.adverts import Advert
+from .engine.engine import Engine, EngineConfig
+from .engine.stream import Estimate
+from .identity import APPLE_COMPANY_ID, IdentityResolver
+from .site_config import SiteDocument, engine_site, names, tag_identities, to_lat_lon
+
+type Settings = dict[str, Any]
+
+
+@dataclass(slots=True)
+class TagView:
+    """What the tag's entities show: the last published estimate, not every fix."""
+
+    id: str
+    name: str
+    estimate: Estimate | None = None
+    zone: str | None = None
+    missing: bool = False
+    last_seen: datetime | None = None
+    last_heard: float = -math.inf
+    published_at: float = -math.inf
+    distances: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def nearest_receiver(self) -> str | None:
+        """The placed receiver closest to the published position."""
+        return min(self.distances, key=self.distances.__getitem__) if self.distances else None
+
+
+@dataclass(slots=True)
+class ZoneView:
+    """A zone and the tags in it now."""
+
+    id: str
+    name: str
+    floor: int
+    area_id: str | None
+    occupants: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class ReceiverView:
+    """A placed receiver's health: online from its scanner, rate from our tags' adverts."""
+
+    id: str
+    name: str
+    online: bool | None = None
+    rate: float = 0.0
+    count: int = 0
+
+
+def signal(entry_id: str, kind: str, item_id: str) -> str:
+    """Dispatcher signal for one tag, zone or receiver of one site."""
+    return f"{DOMAIN}_{entry_id}_{kind}_{item_id}"
+
+
+def device_identifier(entry_id: str, kind: str, item_id: str) -> tuple[str, str]:
+    """Device registry identifier: the entry id and the item's stable site id."""
+    return (DOMAIN, f"{entry_id}_{kind}_{item_id}")
+
+
+class SiteCoordinator:
+    """Owns the engine, the bluetooth subscriptions and the views of one site."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        title: str,
+        document: SiteDocument,
+        settings: Settings,
+    ) -> None:
+        self.hass = hass
+        self.entry_id = entry_id
+        self.title = title
+        self.document = document
+        self.settings = settings
+        self.site = engine_site(document)
+        self.engine = (
+            Engine(
+                self.site,
+                EngineConfig(
+                    rssi_filter=settings[CONF_RSSI_FILTER],
+                    window=float(settings[CONF_WINDOW]),
+                    self_calibrate=bool(settings[CONF_SELF_CALIBRATE]),
+                    zone_margin=float(settings[CONF_ZONE_MARGIN]),
+                    zone_dwell=float(settings[CONF_ZONE_DWELL]),
+                ),
+            )
+            if self.site.receivers
+            else None
+        )
+        self.resolver = IdentityResolver(tag_identities(document))
+        self.tags = {
+            tag_id: TagView(tag_id, name) for tag_id, name in names(document, "tags").items()
+        }
+        self.zones = {
+            item["id"]: ZoneView(
+                item["id"],
+                item.get("name") or item["id"],
+                int(item.get("floor", 0)),
+                item.get("area_id"),
+            )
+            for item in document["zones"]
+        }
+        self.receivers = {
+            receiver_id: ReceiverView(receiver_id, name)
+            for receiver_id, name in names(document, "receivers").items()
+        }
+        self.recent_adverts: deque[Advert] = deque(maxlen=EXPORT_BUFFER)
+        self._positions = {r.id: (r.x, r.y, r.floor) for r in self.site.receivers}
+        self._fixed_addresses = set(self.resolver.addresses)
+        self._addresses = dict(self.resolver.addresses)
+        self._last_adverts: dict[tuple[str, str], AdvertisementData] = {}
+        self._started = time.monotonic()
+        self._rate_started = self._started
+        self._device_ids: dict[str, str | None] = {}
+
+    @callback
+    def async_start(self) -> CALLBACK_TYPE:
+        """Subscribe to the bluetooth stack and start ticking; returns the undo."""
+        matchers: list[BluetoothCallbackMatcher] = [
+            BluetoothCallbackMatcher(address=address, connectable=False)
+            for address in self._fixed_addresses
+        ]
+        if self.resolver.wants_ibeacons:
+            matchers.append(
+                BluetoothCallbackMatcher(manufacturer_id=APPLE_COMPANY_ID, connectable=False)
+            )
+        if self.resolver.wants_all:
+            matchers.append(BluetoothCallbackMatcher(connectable=False))
+        cancels = [
+            bluetooth.async_register_callback(
+                self.hass,
+                self._async_on_advertisement,
+                matcher,
+                bluetooth.BluetoothScanningMode.PASSIVE,
+            )
+            for matcher in matchers
+        ]
+        cancels.append(async_track_time_interval(self.hass, self._async_tick, TICK_INTERVAL))
+
+        @callback
+        def stop() -> None:
+            for cancel in cancels:
+                cancel()
+            for receiver_id in self.receivers:
+                ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(receiver_id))
+
+        return stop
+
+    @callback
+    def _async_on_advertisement(
+        self, info: bluetooth.BluetoothServiceInfoBleak, _change: bluetooth.BluetoothChange
+    ) -> None:
+        if info.address in self._addresses:
+            return
+        tag_id = self.resolver.resolve(info.address, info.manufacturer_data)
+        if tag_id is not None:
+            self._addresses[info.address] = tag_id
+
+    @callback
+    def _async_tick(self, _now: datetime | None = None) -> None:
+        self.async_process(time.monotonic())
+
+    @callback
+    def async_process(self, now: float) -> None:
+        """Read new adverts, locate the due tags and publish what changed."""
+        self._ingest(now)
+        if self.engine is not None:
+            for estimate in self.engine.update(now):
+                self._apply(estimate, now)
+            self.engine.events.clear()
+        self._check_missing(now)
+        if now - self._rate_started >= RATE_PERIOD:
+            self._check_receivers(now)
+
+    def _ingest(self, now: float) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        receivers = self.receivers
+        last_adverts = self._last_adverts
+        heard: set[str] = set()
+        for address, tag_id in list(self._addresses.items()):
+            devices = bluetooth.async_scanner_devices_by_address(
+                self.hass, address, connectable=False
+            )
+            if not devices and address not in self._fixed_addresses:
+                self._forget(address)
+                continue
+            for device in devices:
+                source = device.scanner.source
+                receiver = receivers.get(source)
+                if receiver is None:
+                    continue
+                advertisement = device.advertisement
+                key = (source, address)
+                previous = last_adverts.get(key)
+                if previous is advertisement:
+                    continue
+                last_adverts[key] = advertisement
+                if previous is None:
+                    continue  # what a scanner already held when we started may be minutes old
+                advert = Advert(now, source, tag_id, float(advertisement.rssi))
+                engine.observe(advert)
+                self.recent_adverts.append(advert)
+                receiver.count += 1
+                heard.add(tag_id)
+        wall = dt_util.utcnow()
+        for tag_id in heard:
+            view = self.tags[tag_id]
+            view.last_heard = now
+            view.last_seen = wall
+
+    def _forget(self, address: str) -> None:
+        """A rotated-away private address: stop polling it."""
+        del self._addresses[address]
+        for key in [key for key in self._last_adverts if key[1] == address]:
+            del self._last_adverts[key]
+
+    def _apply(self, estimate: Estimate, now: float) -> None:
+        view = self.tags[estimate.tag]
+        zone_changed = estimate.zone != view.zone
+        if zone_changed:
+            self._change_zone(view, estimate.zone, estimate)
+        published = view.estimate
+        moved = (
+            published is None
+            or published.floor != estimate.floor
+            or math.hypot(published.x - estimate.x, published.y - estimate.y)
+            >= max(PUBLISH_MIN_MOVE, PUBLISH_MOVE_SHARE * published.accuracy)
+            or abs(published.accuracy - estimate.accuracy)
+            >= max(PUBLISH_MIN_MOVE, PUBLISH_MOVE_SHARE * published.accuracy)
+        )
+        interval = float(self.settings[CONF_PUBLISH_INTERVAL])
+        due = now - view.published_at >= interval
+        heartbeat = now - view.published_at >= max(interval, 60.0)
+        if not (zone_changed or view.missing or (due and moved) or heartbeat):
+            return
+        view.missing = False
+        if moved or zone_changed:
+            view.estimate = estimate
+            view.distances = {
+                receiver_id: round(math.hypot(x - estimate.x, y - estimate.y), 1)
+                for receiver_id, (x, y, floor) in self._positions.items()
+                if floor == estimate.floor
+            }
+        view.published_at = now
+        async_dispatcher_send(self.hass, signal(self.entry_id, "tag", view.id))
+
+    def _change_zone(self, view: TagView, zone: str | None, estimate: Estimate | None) -> None:
+        previous = view.zone
+        view.zone = zone
+        for zone_id, entering in ((previous, False), (zone, True)):
+            if zone_id is None or zone_id not in self.zones:
+                continue
+            occupants = self.zones[zone_id].occupants
+            if entering:
+                occupants.add(view.id)
+            else:
+                occupants.discard(view.id)
+            async_dispatcher_send(self.hass, signal(self.entry_id, "zone", zone_id))
+        data: dict[str, Any] = {
+            "site": self.title,
+            "tag": view.id,
+            "tag_name": view.name,
+            "device_id": self.device_id(view.id),
+            "from_zone": previous,
+            "from_zone_name": self.zones[previous].name if previous in self.zones else None,
+            "to_zone": zone,
+            "to_zone_name": self.zones[zone].name if zone in self.zones else None,
+            "x": None if estimate is None else round(estimate.x, 2),
+            "y": None if estimate is None else round(estimate.y, 2),
+            "floor": None if estimate is None else estimate.floor,
+            "time": dt_util.utcnow().isoformat(),
+        }
+        self.hass.bus.async_fire(EVENT_ZONE_CHANGED, data)
+
+    def _check_missing(self, now: float) -> None:
+        missing_after = float(self.settings[CONF_MISSING_AFTER])
+        for view in self.tags.values():
+            if view.missing or now - max(view.last_heard, self._started) < missing_after:
+                continue
+            view.missing = True
+            if view.zone is not None:
+                self._change_zone(view, None, None)
+            self.hass.bus.async_fire(
+                EVENT_TAG_MISSING,
+                {
+                    "site": self.title,
+                    "tag": view.id,
+                    "tag_name": view.name,
+                    "device_id": self.device_id(view.id),
+                    "last_seen": view.last_seen.isoformat() if view.last_seen else None,
+                },
+            )
+            async_dispatcher_send(self.hass, signal(self.entry_id, "tag", view.id))
+
+    def _check_receivers(self, now: float) -> None:
+        elapsed = now - self._rate_started
+        self._rate_started = now
+        silent_after = float(self.settings[CONF_RECEIVER_SILENT_AFTER])
+        for view in self.receivers.values():
+            rate = round(view.count / elapsed, 2)
+            view.count = 0
+            scanner = bluetooth.async_scanner_by_source(self.hass, view.id)
+            if scanner is not None:
+                online: bool | None = scanner.time_since_last_detection() < silent_after
+            elif now - self._started >= silent_after:
+                online = False
+            else:
+                online = view.online
+            if online is not None and online != view.online:
+                self._set_issue(view, online)
+            if online != view.online or rate != view.rate:
+                view.online, view.rate = online, rate
+                async_dispatcher_send(self.hass, signal(self.entry_id, "receiver", view.id))
+
+    def _set_issue(self, view: ReceiverView, online: bool) -> None:
+        if online:
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(view.id))
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._issue_id(view.id),
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_RECEIVER_SILENT,
+            translation_placeholders={"receiver": view.name, "site": self.title},
+        )
+
+    def _issue_id(self, receiver_id: str) -> str:
+        return f"{ISSUE_RECEIVER_SILENT}_{self.entry_id}_{receiver_id}"
+
+    def device_id(self, tag_id: str) -> str | None:
+        """The HA device of a tag (cached: events carry it for device triggers)."""
+        if tag_id not in self._device_ids or self._device_ids[tag_id] is None:
+            device = dr.async_get(self.hass).async_get_device(
+                identifiers={device_identifier(self.entry_id, "tag", tag_id)}
+            )
+            self._device_ids[tag_id] = device.id if device else None
+        return self._device_ids[tag_id]
+
+    @callback
+    def async_restore(self, tag_id: str, estimate: Estimate) -> None:
+        """Show the last known position after a restart, without firing a zone event."""
+        view = self.tags[tag_id]
+        if view.estimate is not None:
+            return
+        view.estimate = estimate
+        view.zone = estimate.zone
+        if estimate.zone is not None and estimate.zone in self.zones:
+            self.zones[estimate.zone].occupants.add(tag_id)
+            async_dispatcher_send(self.hass, signal(self.entry_id, "zone", estimate.zone))
+
+    def item_name(self, kind: str, item_id: str) -> str:
+        """Display name of a tag, zone or receiver."""
+        views: dict[str, TagView] | dict[str, ZoneView] | dict[str, ReceiverView] = (
+            self.tags if kind == "tag" else self.zones if kind == "zone" else self.receivers
+        )
+        return views[item_id].name
+
+    def lat_lon(self, estimate: Estimate) -> tuple[float, float] | None:
+        """Latitude and longitude when the site has a geo anchor."""
+        anchor = self.document.get("geo_anchor")
+        return None if anchor is None else to_lat_lon(anchor, estimate.x, estimate.y)
+
+    def tracked_addresses(self) -> dict[str, str]:
+        """Address -> tag id currently read from the scanners (diagnostics)."""
+        return dict(self._addresses)

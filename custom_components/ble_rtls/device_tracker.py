@@ -1,0 +1,110 @@
+"""A tracker per tag: state is its zone's name, else home / not_home when missing."""
+
+from __future__ import annotations
+
+from homeassistant.components.device_tracker.config_entry import TrackerEntity
+from homeassistant.components.device_tracker.const import SourceType
+from homeassistant.const import STATE_HOME, STATE_NOT_HOME
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.restore_state import RestoreEntity
+
+from . import BleRtlsConfigEntry
+from .const import ATTR_FLOOR, ATTR_X, ATTR_Y, ATTR_ZONE
+from .coordinator import SiteCoordinator
+from .engine.stream import Estimate
+from .entity import BleRtlsEntity
+
+TRACKER = EntityDescription(key="location", translation_key="location", name=None)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: BleRtlsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """One tracker per tag of the site."""
+    coordinator = entry.runtime_data
+    async_add_entities(TagTracker(coordinator, tag_id) for tag_id in coordinator.tags)
+
+
+class TagTracker(BleRtlsEntity, TrackerEntity, RestoreEntity):
+    """Where a tag is on the site plan (and on Earth, when the site is anchored)."""
+
+    _attr_source_type = SourceType.BLUETOOTH_LE
+
+    def __init__(self, coordinator: SiteCoordinator, tag_id: str) -> None:
+        super().__init__(coordinator, "tag", tag_id, TRACKER)
+        self._view = coordinator.tags[tag_id]
+
+    async def async_added_to_hass(self) -> None:
+        """Restore the last known position until the engine has a new one."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_state()
+        if last is None or last.attributes.get(ATTR_X) is None:
+            return
+        attributes = last.attributes
+        zone = attributes.get(ATTR_ZONE)
+        self.coordinator.async_restore(
+            self._item_id,
+            Estimate(
+                time=0.0,
+                tag=self._item_id,
+                x=float(attributes[ATTR_X]),
+                y=float(attributes[ATTR_Y]),
+                floor=int(attributes.get(ATTR_FLOOR, 0)),
+                accuracy=float(attributes.get("accuracy_m", 0.0)),
+                zone=zone if zone in self.coordinator.zones else None,
+                receivers=0,
+                method="baseline",
+            ),
+        )
+
+    @property
+    def location_name(self) -> str | None:
+        """The zone's name; home when on site outside any zone; not_home when missing."""
+        view = self._view
+        if view.missing:
+            return STATE_NOT_HOME
+        if view.estimate is None:
+            return None
+        if view.zone is not None:
+            return self.coordinator.zones[view.zone].name
+        return STATE_HOME
+
+    @property
+    def latitude(self) -> float | None:
+        """Latitude when the site has a geo anchor."""
+        position = self._lat_lon()
+        return None if position is None else position[0]
+
+    @property
+    def longitude(self) -> float | None:
+        """Longitude when the site has a geo anchor."""
+        position = self._lat_lon()
+        return None if position is None else position[1]
+
+    @property
+    def location_accuracy(self) -> int:
+        """The engine's 1-sigma radius, whole metres as HA expects."""
+        estimate = self._view.estimate
+        return 0 if estimate is None else max(1, round(estimate.accuracy))
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object]:
+        """Site coordinates and zone id, for automations and the map."""
+        estimate = self._view.estimate
+        if estimate is None:
+            return {}
+        return {
+            ATTR_X: round(estimate.x, 2),
+            ATTR_Y: round(estimate.y, 2),
+            ATTR_FLOOR: estimate.floor,
+            ATTR_ZONE: self._view.zone,
+            "accuracy_m": round(estimate.accuracy, 2),
+        }
+
+    def _lat_lon(self) -> tuple[float, float] | None:
+        estimate = self._view.estimate
+        return None if estimate is None else self.coordinator.lat_lon(estimate)

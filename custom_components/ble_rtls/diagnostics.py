@@ -1,0 +1,63 @@
+"""Diagnostics: the site, settings and live state, with identities and addresses redacted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from . import BleRtlsConfigEntry
+
+TO_REDACT = {"address", "ibeacon", "irk", "geo_anchor", "tracked_addresses"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: BleRtlsConfigEntry
+) -> dict[str, Any]:
+    """What support needs to see how a site is set up and behaving."""
+    coordinator = entry.runtime_data
+    engine = coordinator.engine
+    return async_redact_data(
+        {
+            "options": dict(entry.options),
+            "tracked_addresses": coordinator.tracked_addresses(),
+            "tags": {
+                tag_id: {
+                    "zone": view.zone,
+                    "missing": view.missing,
+                    "estimate": None
+                    if view.estimate is None
+                    else {
+                        "x": view.estimate.x,
+                        "y": view.estimate.y,
+                        "floor": view.estimate.floor,
+                        "accuracy": view.estimate.accuracy,
+                        "receivers": view.estimate.receivers,
+                        "method": view.estimate.method,
+                    },
+                }
+                for tag_id, view in coordinator.tags.items()
+            },
+            "receivers": {
+                rid: {"online": view.online, "rate": view.rate}
+                for rid, view in coordinator.receivers.items()
+            },
+            "engine": None
+            if engine is None
+            else {
+                "exponent": engine.calibration.exponent,
+                "noise_db": engine.calibration.noise_db,
+                "receiver_bias_db": {
+                    receiver.id: round(float(bias), 2)
+                    for receiver, bias in zip(
+                        coordinator.site.receivers, engine.calibration.biases, strict=True
+                    )
+                },
+                "tag_ref_rssi_1m": engine.calibration.tag_ref,
+                "unknown_receivers": engine.unknown_receivers,
+            },
+            "recent_adverts": len(coordinator.recent_adverts),
+        },
+        TO_REDACT,
+    )

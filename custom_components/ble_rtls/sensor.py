@@ -1,0 +1,190 @@
+"""Sensors of tags (zone, accuracy, last seen, nearest receiver, distances), zones, receivers.
+
+Tag sensors are rows in one description tuple; zone occupancy and receiver rate are one each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory, UnitOfLength
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import BleRtlsConfigEntry
+from .coordinator import ReceiverView, SiteCoordinator, TagView, ZoneView
+from .entity import BleRtlsEntity
+
+NO_ZONE = "none"
+
+type SensorValue = str | int | float | datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TagSensorDescription(SensorEntityDescription):
+    """A tag sensor and how to read it from the tag's view."""
+
+    value_fn: Callable[[SiteCoordinator, TagView], SensorValue]
+
+
+TAG_SENSORS: tuple[TagSensorDescription, ...] = (
+    TagSensorDescription(
+        key="zone",
+        translation_key="zone",
+        device_class=SensorDeviceClass.ENUM,
+        value_fn=lambda coordinator, view: (
+            None
+            if view.estimate is None
+            else coordinator.zones[view.zone].name
+            if view.zone in coordinator.zones
+            else NO_ZONE
+        ),
+    ),
+    TagSensorDescription(
+        key="accuracy",
+        translation_key="accuracy",
+        device_class=SensorDeviceClass.DISTANCE,
+        native_unit_of_measurement=UnitOfLength.METERS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda _, view: (
+            None if view.estimate is None else round(view.estimate.accuracy, 1)
+        ),
+    ),
+    TagSensorDescription(
+        key="last_seen",
+        translation_key="last_seen",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda _, view: view.last_seen,
+    ),
+    TagSensorDescription(
+        key="nearest_receiver",
+        translation_key="nearest_receiver",
+        value_fn=lambda coordinator, view: (
+            None
+            if view.nearest_receiver is None
+            else coordinator.receivers[view.nearest_receiver].name
+        ),
+    ),
+)
+
+DISTANCE = SensorEntityDescription(
+    key="distance",
+    translation_key="distance",
+    device_class=SensorDeviceClass.DISTANCE,
+    native_unit_of_measurement=UnitOfLength.METERS,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=1,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    entity_registry_enabled_default=False,
+)
+OCCUPANCY = SensorEntityDescription(
+    key="occupancy",
+    translation_key="occupancy",
+    state_class=SensorStateClass.MEASUREMENT,
+)
+ADVERT_RATE = SensorEntityDescription(
+    key="advert_rate",
+    translation_key="advert_rate",
+    native_unit_of_measurement="adverts/s",
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=1,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: BleRtlsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Sensors for every tag, zone and receiver of the site."""
+    coordinator = entry.runtime_data
+    entities: list[SensorEntity] = [
+        TagSensor(coordinator, tag_id, description)
+        for tag_id in coordinator.tags
+        for description in TAG_SENSORS
+    ]
+    entities += [
+        DistanceSensor(coordinator, tag_id, receiver_id)
+        for tag_id in coordinator.tags
+        for receiver_id in coordinator.receivers
+    ]
+    entities += [ZoneOccupancySensor(coordinator, zone_id) for zone_id in coordinator.zones]
+    entities += [ReceiverRateSensor(coordinator, rid) for rid in coordinator.receivers]
+    async_add_entities(entities)
+
+
+class TagSensor(BleRtlsEntity, SensorEntity):
+    """One described value of a tag."""
+
+    entity_description: TagSensorDescription
+
+    def __init__(
+        self, coordinator: SiteCoordinator, tag_id: str, description: TagSensorDescription
+    ) -> None:
+        super().__init__(coordinator, "tag", tag_id, description)
+        self._view = coordinator.tags[tag_id]
+        if description.device_class is SensorDeviceClass.ENUM:
+            self._attr_options = [zone.name for zone in coordinator.zones.values()] + [NO_ZONE]
+
+    @property
+    def native_value(self) -> SensorValue:
+        """Read from the tag's published view."""
+        return self.entity_description.value_fn(self.coordinator, self._view)
+
+
+class DistanceSensor(BleRtlsEntity, SensorEntity):
+    """Horizontal distance from a tag's position to one receiver (disabled by default)."""
+
+    def __init__(self, coordinator: SiteCoordinator, tag_id: str, receiver_id: str) -> None:
+        super().__init__(coordinator, "tag", tag_id, DISTANCE, f"_{receiver_id}")
+        self._view = coordinator.tags[tag_id]
+        self._receiver_id = receiver_id
+        self._attr_translation_placeholders = {"receiver": coordinator.receivers[receiver_id].name}
+
+    @property
+    def native_value(self) -> float | None:
+        """None while the tag is on another floor than the receiver."""
+        return self._view.distances.get(self._receiver_id)
+
+
+class ZoneOccupancySensor(BleRtlsEntity, SensorEntity):
+    """How many tags are in the zone."""
+
+    def __init__(self, coordinator: SiteCoordinator, zone_id: str) -> None:
+        super().__init__(coordinator, "zone", zone_id, OCCUPANCY)
+        self._view: ZoneView = coordinator.zones[zone_id]
+
+    @property
+    def native_value(self) -> int:
+        """Count of tags whose published zone is this one."""
+        return len(self._view.occupants)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, list[str]]:
+        """Names of the tags in the zone."""
+        return {"tags": sorted(self.coordinator.tags[t].name for t in self._view.occupants)}
+
+
+class ReceiverRateSensor(BleRtlsEntity, SensorEntity):
+    """Adverts of tracked tags per second heard by the receiver."""
+
+    def __init__(self, coordinator: SiteCoordinator, receiver_id: str) -> None:
+        super().__init__(coordinator, "receiver", receiver_id, ADVERT_RATE)
+        self._view: ReceiverView = coordinator.receivers[receiver_id]
+
+    @property
+    def native_value(self) -> float:
+        """Averaged over the last rate period."""
+        return self._view.rate

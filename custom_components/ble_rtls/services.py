@@ -1,0 +1,169 @@
+"""Actions: calibrate a tag at a known spot, export recent adverts for replay, reload."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.util import dt as dt_util
+from homeassistant.util import slugify
+
+from .const import CONF_SITE, DOMAIN
+from .coordinator import device_identifier
+from .engine.adverts import Advert, write_adverts
+from .engine.pathloss import fit_path_loss
+from .site_config import replace_item
+
+if TYPE_CHECKING:
+    from . import BleRtlsConfigEntry
+
+SERVICE_CALIBRATE = "calibrate"
+SERVICE_EXPORT_ADVERTS = "export_adverts"
+SERVICE_RELOAD = "reload"
+ATTR_DEVICE_ID = "device_id"
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+
+CALIBRATE_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_DEVICE_ID): cv.string,
+        vol.Required("x"): vol.Coerce(float),
+        vol.Required("y"): vol.Coerce(float),
+        vol.Optional("floor"): vol.Coerce(int),
+    }
+)
+ENTRY_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+
+
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the actions (once, for all sites)."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_CALIBRATE,
+        partial(_async_calibrate, hass),
+        schema=CALIBRATE_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_EXPORT_ADVERTS,
+        partial(_async_export, hass),
+        schema=ENTRY_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_RELOAD, partial(_async_reload, hass), schema=ENTRY_SCHEMA
+    )
+
+
+def _loaded_entries(hass: HomeAssistant, entry_id: str | None) -> list[BleRtlsConfigEntry]:
+    entries = [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED and entry_id in (None, entry.entry_id)
+    ]
+    if not entries:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="no_site",
+            translation_placeholders={"entry": entry_id or ""},
+        )
+    return entries
+
+
+async def _async_reload(hass: HomeAssistant, call: ServiceCall) -> None:
+    for entry in _loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
+        await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    """Write each site's recent adverts and SITE.json under <config>/ble_rtls/."""
+    files: dict[str, Any] = {}
+    stamp = dt_util.utcnow().strftime("%Y%m%dT%H%M%SZ")
+    for entry in _loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
+        coordinator = entry.runtime_data
+        folder = Path(hass.config.path(DOMAIN, f"{slugify(entry.title)}-{stamp}"))
+        adverts = list(coordinator.recent_adverts)
+        await hass.async_add_executor_job(_write_export, folder, adverts, coordinator.document)
+        files[entry.entry_id] = {
+            "adverts": str(folder / "ADVERTS.csv"),
+            "site": str(folder / "SITE.json"),
+            "rows": len(adverts),
+        }
+    return files
+
+
+def _write_export(folder: Path, adverts: list[Advert], document: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_adverts(folder / "ADVERTS.csv", adverts)
+    (folder / "SITE.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
+
+
+async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    """Fit the tag's RSSI at 1 m from what the receivers hear while it stands at (x, y)."""
+    device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
+    found = None
+    if device is not None:
+        for entry in _loaded_entries(hass, None):
+            for tag_id in entry.runtime_data.tags:
+                if device_identifier(entry.entry_id, "tag", tag_id) in device.identifiers:
+                    found = entry, tag_id
+    if found is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_a_tag")
+    entry, tag_id = found
+    coordinator = entry.runtime_data
+    site = coordinator.site
+    engine = coordinator.engine
+    rssi = engine.filtered_rssi(tag_id, time.monotonic()) if engine else {}
+    floor = call.data.get("floor", site.floors[0] if site.floors else 0)
+    height = site.tag(tag_id).height
+    distances, values = [], []
+    for receiver in site.receivers:
+        if receiver.id in rssi and receiver.floor == floor:
+            dx, dy, dz = (
+                receiver.x - call.data["x"],
+                receiver.y - call.data["y"],
+                receiver.z - height,
+            )
+            distances.append(max(math.sqrt(dx * dx + dy * dy + dz * dz), 0.1))
+            values.append(rssi[receiver.id])
+    if len(values) < 3:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="too_few_receivers",
+            translation_placeholders={"count": str(len(values))},
+        )
+    exponent = engine.calibration.exponent if engine else site.path_loss.exponent
+    references = [
+        v + 10.0 * exponent * math.log10(d) for d, v in zip(distances, values, strict=True)
+    ]
+    reference = round(statistics.median(references), 1)
+    response: dict[str, Any] = {
+        "tag": tag_id,
+        "ref_rssi_1m": reference,
+        "exponent": round(exponent, 2),
+        "receivers": len(values),
+        "spread_db": round(statistics.pstdev(references), 1),
+    }
+    try:
+        fit = fit_path_loss(distances, values)
+    except ValueError:
+        pass
+    else:
+        response["fitted_exponent"] = round(fit.exponent, 2)
+    item = next(t for t in coordinator.document["tags"] if t["id"] == tag_id) | {
+        "ref_rssi_1m": reference
+    }
+    document = replace_item(coordinator.document, "tags", item, tag_id)
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: document})
+    return response

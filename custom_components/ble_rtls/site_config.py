@@ -1,0 +1,108 @@
+"""The stored site: a SITE.json document (the replay format) plus what only HA needs.
+
+Extra fields, which `ble-rtls replay` ignores: receiver `name`; tag `name` and its identity
+(`address`, `ibeacon` or `irk`); zone `area_id`; top-level `geo_anchor` (where x = y = 0
+is on Earth and which way +y points). The whole document round-trips through export and
+import, so a site tuned offline can be loaded back unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from .engine.site import Site, SiteError, parse_site
+from .identity import Identity, IdentityError, identity_of
+
+type SiteDocument = dict[str, Any]
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def empty_document() -> SiteDocument:
+    """A site with nothing placed yet."""
+    return {"receivers": [], "tags": [], "zones": []}
+
+
+def validate_document(raw: Any, source: str = "SITE.json") -> SiteDocument:
+    """Check everything the engine and the integration need; return a normalised copy."""
+    site = parse_site(raw, source, allow_empty=True)
+    document: SiteDocument = copy.deepcopy(raw)
+    document.setdefault("receivers", [])
+    document.setdefault("tags", [])
+    document.setdefault("zones", [])
+    for index, (tag, item) in enumerate(zip(site.tags, document["tags"], strict=True)):
+        try:
+            identity = identity_of(item)
+        except IdentityError as err:
+            raise SiteError(f"{source}: tags[{index}] ({tag.id}): identity: {err}") from err
+        for kind in ("address", "ibeacon", "irk"):
+            item.pop(kind, None)
+        item[identity.kind] = identity.value
+    seen: dict[Identity, str] = {}
+    for tag_id, identity in tag_identities(document).items():
+        if identity in seen:
+            raise SiteError(
+                f"{source}: tags ({tag_id}): {identity.kind}: already used by {seen[identity]}"
+            )
+        seen[identity] = tag_id
+    anchor = document.get("geo_anchor")
+    if anchor is not None:
+        _check_anchor(anchor, f"{source}: geo_anchor")
+    return document
+
+
+def engine_site(document: SiteDocument) -> Site:
+    """The engine's view of a validated document."""
+    return parse_site(document, allow_empty=True)
+
+
+def tag_identities(document: SiteDocument) -> dict[str, Identity]:
+    """Tag id -> identity for a validated document."""
+    return {item["id"]: identity_of(item) for item in document["tags"]}
+
+
+def names(document: SiteDocument, key: str) -> dict[str, str]:
+    """Item id -> display name for `receivers`, `tags` or `zones`."""
+    return {item["id"]: item.get("name") or item["id"] for item in document[key]}
+
+
+def replace_item(
+    document: SiteDocument, key: str, item: dict[str, Any] | None, item_id: str
+) -> SiteDocument:
+    """A copy of the document with `item_id` in list `key` replaced, added, or (None) removed."""
+    updated = copy.deepcopy(document)
+    items = [existing for existing in updated[key] if existing["id"] != item_id]
+    if item is not None:
+        position = next(
+            (i for i, existing in enumerate(updated[key]) if existing["id"] == item_id),
+            len(items),
+        )
+        items.insert(position, item)
+    updated[key] = items
+    return updated
+
+
+def _check_anchor(anchor: Any, where: str) -> None:
+    if not isinstance(anchor, dict):
+        raise SiteError(f"{where}: must be an object")
+    limits = {"latitude": 90.0, "longitude": 180.0, "bearing": 360.0}
+    for key, limit in limits.items():
+        value = anchor.get(key, 0.0 if key == "bearing" else None)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SiteError(f"{where}: {key}: must be a number")
+        if not math.isfinite(value) or abs(value) > limit:
+            raise SiteError(f"{where}: {key}: must be between -{limit:g} and {limit:g}")
+
+
+def to_lat_lon(anchor: dict[str, float], x: float, y: float) -> tuple[float, float]:
+    """Site metres to latitude/longitude: +y points `bearing` degrees clockwise from north."""
+    bearing = math.radians(anchor.get("bearing", 0.0))
+    north = y * math.cos(bearing) - x * math.sin(bearing)
+    east = y * math.sin(bearing) + x * math.cos(bearing)
+    latitude = anchor["latitude"] + math.degrees(north / EARTH_RADIUS_M)
+    longitude = anchor["longitude"] + math.degrees(
+        east / (EARTH_RADIUS_M * math.cos(math.radians(anchor["latitude"])))
+    )
+    return latitude, longitude

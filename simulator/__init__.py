@@ -1,0 +1,1 @@
+"""Simulated Bluetooth proxies that feed a real Home Assistant (tests, benchmark, demo)."""

@@ -1,0 +1,166 @@
+"""A real HA with bluetooth, our integration, and a small two-room site with 4 proxies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ble_rtls.const import CONF_SETTINGS, CONF_SITE, DOMAIN
+from custom_components.ble_rtls.coordinator import SiteCoordinator
+from custom_components.ble_rtls.engine.site import Receiver
+from custom_components.ble_rtls.site_config import engine_site
+from simulator.proxies import Radio, SimulatedProxy, register_proxies
+
+TAG_MAC = "C0:FF:EE:00:00:01"
+BEACON = "e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:7"
+IRK = "0123456789abcdef0123456789abcdef"
+
+
+def box(x0: float, y0: float, x1: float, y1: float) -> list[list[float]]:
+    """A rectangle's vertices."""
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+def two_room_site() -> dict[str, Any]:
+    """20 x 10 m, a left and a right room, receivers in the corners at 2.5 m."""
+    corners = [(0.0, 0.0), (20.0, 0.0), (20.0, 10.0), (0.0, 10.0)]
+    return {
+        "receivers": [
+            {"id": f"AA:00:00:00:00:0{i}", "name": f"Proxy {i}", "x": x, "y": y, "z": 2.5}
+            for i, (x, y) in enumerate(corners, start=1)
+        ],
+        "tags": [
+            {"id": "forklift", "name": "Forklift", "address": TAG_MAC, "motion": "vehicle"},
+            {"id": "phone", "name": "Phone", "ibeacon": BEACON, "motion": "person"},
+            {"id": "watch", "name": "Watch", "irk": IRK, "motion": "person"},
+        ],
+        "zones": [
+            {
+                "id": "left",
+                "name": "Left room",
+                "floor": 0,
+                "polygon": [[0, 0], [10, 0], [10, 10], [0, 10]],
+            },
+            {
+                "id": "right",
+                "name": "Right room",
+                "floor": 0,
+                "polygon": [[10, 0], [20, 0], [20, 10], [10, 10]],
+            },
+        ],
+        "path_loss": {"exponent": 2.2, "ref_rssi_1m": -59},
+    }
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/ from this repository."""
+
+
+@pytest.fixture
+def site_document() -> dict[str, Any]:
+    return two_room_site()
+
+
+@pytest.fixture
+def settings() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+async def proxies(
+    hass: HomeAssistant, enable_bluetooth: None, site_document: dict[str, Any]
+) -> AsyncIterator[dict[str, SimulatedProxy]]:
+    """The site's receivers as remote scanners in HA's bluetooth manager."""
+    registered, unregister = register_proxies(hass, engine_site(site_document).receivers)
+    yield registered
+    unregister()
+
+
+@pytest.fixture
+async def entry(
+    hass: HomeAssistant,
+    proxies: dict[str, SimulatedProxy],
+    site_document: dict[str, Any],
+    settings: dict[str, Any],
+) -> MockConfigEntry:
+    """The site set up in HA."""
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Test site",
+        unique_id="test_site",
+        options={CONF_SITE: site_document, CONF_SETTINGS: settings},
+    )
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    return config_entry
+
+
+class Walker:
+    """Drives a site: tags at positions, each proxy hears each tag once per simulated second."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: MockConfigEntry, proxies: dict[str, SimulatedProxy]
+    ) -> None:
+        self.hass = hass
+        self.coordinator: SiteCoordinator = entry.runtime_data
+        self.proxies = proxies
+        self.receivers: list[Receiver] = list(self.coordinator.site.receivers)
+        self.radio = Radio(noise_db=1.5, seed=7)
+        self.now = time.monotonic()
+
+    def hear(self, address: str, x: float, y: float, **extra: Any) -> None:
+        for receiver in self.receivers:
+            self.proxies[receiver.id].hear(address, self.radio.rssi(receiver, x, y), **extra)
+
+    async def step(self, tags: dict[str, tuple[float, float]], **extra: Any) -> None:
+        """One second: every proxy hears every tag (by address) at its position; one tick."""
+        for address, (x, y) in tags.items():
+            self.hear(address, x, y, **extra)
+        self.now += 1.0
+        self.coordinator.async_process(self.now)
+        await self.hass.async_block_till_done()
+
+    async def walk(
+        self,
+        address: str,
+        start: tuple[float, float],
+        end: tuple[float, float],
+        seconds: int,
+        **extra: Any,
+    ) -> None:
+        """From `start` to `end` at constant speed over `seconds` (stand still if equal)."""
+        for second in range(seconds + 1):
+            share = second / seconds
+            x = start[0] + share * (end[0] - start[0])
+            y = start[1] + share * (end[1] - start[1])
+            await self.step({address: (x, y)}, **extra)
+
+
+@pytest.fixture
+def walker(
+    hass: HomeAssistant, entry: MockConfigEntry, proxies: dict[str, SimulatedProxy]
+) -> Walker:
+    return Walker(hass, entry, proxies)
+
+
+@pytest.fixture
+def events(hass: HomeAssistant) -> Callable[[str], list[dict[str, Any]]]:
+    """Collect the data of fired events by type."""
+    seen: dict[str, list[dict[str, Any]]] = {}
+
+    def collect(event_type: str) -> list[dict[str, Any]]:
+        if event_type not in seen:
+            seen[event_type] = []
+            hass.bus.async_listen(
+                event_type, lambda event: seen[event_type].append(dict(event.data))
+            )
+        return seen[event_type]
+
+    return collect

@@ -1,0 +1,134 @@
+"""Tags walking a path through a real HA: positions, zones, events, occupancy, identity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from homeassistant.core import HomeAssistant
+
+from custom_components.ble_rtls.const import EVENT_TAG_MISSING, EVENT_ZONE_CHANGED
+from custom_components.ble_rtls.identity import ibeacon_payload
+
+from .conftest import BEACON, IRK, TAG_MAC, Walker
+
+type Events = Callable[[str], list[dict[str, Any]]]
+
+
+def _position(hass: HomeAssistant, entity_id: str) -> tuple[float, float]:
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state.attributes["x"], state.attributes["y"]
+
+
+async def test_tag_follows_path_and_fires_one_event_per_crossing(
+    hass: HomeAssistant, walker: Walker, events: Events
+) -> None:
+    crossings = events(EVENT_ZONE_CHANGED)
+    await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 10)
+    tracker = hass.states.get("device_tracker.forklift")
+    assert tracker is not None and tracker.state == "Left room"
+    x, y = _position(hass, "device_tracker.forklift")
+    assert abs(x - 4.0) < 2.0 and abs(y - 5.0) < 2.0
+
+    await walker.walk(TAG_MAC, (4.0, 5.0), (16.0, 5.0), 12)
+    await walker.walk(TAG_MAC, (16.0, 5.0), (16.0, 5.0), 90)
+
+    tracker = hass.states.get("device_tracker.forklift")
+    assert tracker is not None and tracker.state == "Right room"
+    x, y = _position(hass, "device_tracker.forklift")
+    assert abs(x - 16.0) < 2.0 and abs(y - 5.0) < 2.0
+    assert [(e["from_zone"], e["to_zone"]) for e in crossings] == [
+        (None, "left"),
+        ("left", "right"),
+    ]
+    assert crossings[1]["tag"] == "forklift" and crossings[1]["device_id"] is not None
+    assert crossings[1]["to_zone_name"] == "Right room"
+
+    zone_sensor = hass.states.get("sensor.forklift_zone")
+    assert zone_sensor is not None and zone_sensor.state == "Right room"
+    occupancy = hass.states.get("sensor.right_room_occupancy")
+    assert occupancy is not None and occupancy.state == "1"
+    assert occupancy.attributes["tags"] == ["Forklift"]
+    occupied = hass.states.get("binary_sensor.left_room_occupied")
+    assert occupied is not None and occupied.state == "off"
+    nearest = hass.states.get("sensor.forklift_nearest_receiver")
+    assert nearest is not None and nearest.state in {"Proxy 2", "Proxy 3"}
+    accuracy = hass.states.get("sensor.forklift_accuracy")
+    assert accuracy is not None and 0.0 < float(accuracy.state) < 5.0
+
+
+async def test_stationary_tag_on_a_boundary_publishes_rarely(
+    hass: HomeAssistant, walker: Walker, events: Events
+) -> None:
+    """Standing still costs few recorder writes and never flaps between rooms."""
+    crossings = events(EVENT_ZONE_CHANGED)
+    changes: list[str] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda event: (
+            changes.append(event.data["entity_id"])
+            if event.data["entity_id"] == "device_tracker.forklift"
+            else None
+        ),
+    )
+    await walker.walk(TAG_MAC, (10.3, 5.0), (10.3, 5.0), 120)
+    assert len(crossings) <= 1
+    assert len(changes) <= 8  # first fix, a few settling moves, one heartbeat a minute
+
+
+async def test_ibeacon_tag_followed_across_rotating_addresses(
+    hass: HomeAssistant, walker: Walker
+) -> None:
+    payload = {0x004C: ibeacon_payload(BEACON)}
+    await walker.walk("5A:00:00:00:00:01", (15.0, 5.0), (15.0, 5.0), 8, manufacturer_data=payload)
+    state = hass.states.get("device_tracker.phone")
+    assert state is not None and state.state == "Right room"
+    await walker.walk("5A:00:00:00:00:02", (4.0, 5.0), (4.0, 5.0), 20, manufacturer_data=payload)
+    state = hass.states.get("device_tracker.phone")
+    assert state is not None and state.state == "Left room"
+
+
+def _private_address(irk: str, prand: int) -> str:
+    random_part = ((prand & 0x3FFFFF) | 0x400000).to_bytes(3, "big")
+    encryptor = Cipher(algorithms.AES(bytes.fromhex(irk)), modes.ECB()).encryptor()
+    digest = encryptor.update(b"\x00" * 13 + random_part) + encryptor.finalize()
+    return ":".join(f"{b:02X}" for b in random_part + digest[13:])
+
+
+async def test_irk_tag_resolved_from_private_addresses(hass: HomeAssistant, walker: Walker) -> None:
+    stranger = _private_address("ff" * 16, 0x1234)
+    await walker.walk(_private_address(IRK, 0x2345), (4.0, 5.0), (4.0, 5.0), 8)
+    await walker.walk(stranger, (16.0, 5.0), (16.0, 5.0), 3)
+    state = hass.states.get("device_tracker.watch")
+    assert state is not None and state.state == "Left room"
+    assert stranger not in walker.coordinator.tracked_addresses()
+
+
+async def test_untracked_traffic_never_reaches_the_engine(
+    hass: HomeAssistant, walker: Walker
+) -> None:
+    for second in range(5):
+        await walker.step({f"11:22:33:44:55:{second:02X}": (5.0, 5.0), TAG_MAC: (5.0, 5.0)})
+    engine = walker.coordinator.engine
+    assert engine is not None
+    assert set(engine.tags) == {"forklift"}
+    assert set(walker.coordinator.tracked_addresses()) == {TAG_MAC}
+
+
+async def test_silent_tag_goes_missing_once(
+    hass: HomeAssistant, walker: Walker, events: Events
+) -> None:
+    missing = events(EVENT_TAG_MISSING)
+    crossings = events(EVENT_ZONE_CHANGED)
+    await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 6)
+    for _ in range(125):
+        await walker.step({})
+    assert [event["tag"] for event in missing].count("forklift") == 1
+    assert {event["tag"] for event in missing} == {"forklift", "phone", "watch"}
+    state = hass.states.get("device_tracker.forklift")
+    assert state is not None and state.state == "not_home"
+    assert crossings[-1]["from_zone"] == "left" and crossings[-1]["to_zone"] is None
+    occupancy = hass.states.get("sensor.left_room_occupancy")
+    assert occupancy is not None and occupancy.state == "0"
