@@ -25,6 +25,18 @@ class SimulatedProxy(BaseHaRemoteScanner):
 
     def __init__(self, source: str, name: str) -> None:
         super().__init__(source, name, None, False)
+        self._detach: list[CALLBACK_TYPE] = []
+
+    @callback
+    def attach(self, hass: HomeAssistant) -> None:
+        """Connect to HA, as a proxy does when it comes online."""
+        self._detach = [self.async_setup(), bluetooth.async_register_scanner(hass, self)]
+
+    @callback
+    def detach(self) -> None:
+        """Disconnect from HA (idempotent)."""
+        while self._detach:
+            self._detach.pop()()
 
     @callback
     def hear(
@@ -54,17 +66,15 @@ def register_proxies(
 ) -> tuple[dict[str, SimulatedProxy], CALLBACK_TYPE]:
     """Register one proxy per receiver; returns them by id and the undo."""
     proxies: dict[str, SimulatedProxy] = {}
-    cancels: list[CALLBACK_TYPE] = []
     for receiver in receivers:
         proxy = SimulatedProxy(receiver.id, f"proxy-{receiver.id[-5:]}")
-        cancels.append(proxy.async_setup())
-        cancels.append(bluetooth.async_register_scanner(hass, proxy))
+        proxy.attach(hass)
         proxies[receiver.id] = proxy
 
     @callback
     def unregister() -> None:
-        for cancel in reversed(cancels):
-            cancel()
+        for proxy in proxies.values():
+            proxy.detach()
 
     return proxies, unregister
 

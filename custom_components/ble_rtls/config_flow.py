@@ -7,7 +7,7 @@ error and the stored site stays as it was.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import voluptuous as vol
 from habluetooth import get_manager
@@ -52,7 +52,7 @@ TEXT_MULTILINE = selector.TextSelector(selector.TextSelectorConfig(multiline=Tru
 
 
 def _number(
-    low: float, high: float, step: float, unit: str | None = None
+    low: float, high: float, step: float | Literal["any"], unit: str | None = None
 ) -> selector.NumberSelector:
     config = selector.NumberSelectorConfig(
         min=low, max=high, step=step, mode=selector.NumberSelectorMode.BOX
@@ -483,8 +483,8 @@ class BleRtlsOptionsFlow(OptionsFlow):
                 vol.Required(CONF_RECEIVER_SILENT_AFTER): _number(30, 86400, 10, seconds),
                 vol.Required("exponent"): _number(1, 6, 0.1),
                 vol.Required("ref_rssi_1m"): _number(-120, 20, 1, "dBm"),
-                vol.Optional("latitude"): _number(-90, 90, 0.000001, "°"),
-                vol.Optional("longitude"): _number(-180, 180, 0.000001, "°"),
+                vol.Optional("latitude"): _number(-90, 90, "any", "°"),
+                vol.Optional("longitude"): _number(-180, 180, "any", "°"),
                 vol.Optional("bearing"): _number(-360, 360, 0.1, "°"),
             }
         )

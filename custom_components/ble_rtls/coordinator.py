@@ -189,7 +189,11 @@ class SiteCoordinator:
             )
             for matcher in matchers
         ]
-        cancels.append(async_track_time_interval(self.hass, self._async_tick, TICK_INTERVAL))
+        cancels.append(
+            async_track_time_interval(
+                self.hass, self._async_tick, TICK_INTERVAL, name=f"{DOMAIN} tick {self.title}"
+            )
+        )
 
         @callback
         def stop() -> None:

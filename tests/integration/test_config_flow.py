@@ -1,0 +1,362 @@
+"""Every step of the config and options flows, including their errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from homeassistant import config_entries
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import area_registry as ar
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ble_rtls.const import CONF_SETTINGS, CONF_SITE, DOMAIN
+from custom_components.ble_rtls.identity import ibeacon_payload
+from simulator.proxies import SimulatedProxy
+
+from .conftest import BEACON, two_room_site
+
+
+async def _options(hass: HomeAssistant, entry: MockConfigEntry, step: str) -> dict[str, Any]:
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.MENU
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": step}
+    )
+    return dict(result)
+
+
+async def _configure(
+    hass: HomeAssistant, result: dict[str, Any], data: dict[str, Any]
+) -> dict[str, Any]:
+    return dict(await hass.config_entries.options.async_configure(result["flow_id"], data))
+
+
+def _site(entry: MockConfigEntry) -> dict[str, Any]:
+    site: dict[str, Any] = entry.options[CONF_SITE]
+    return site
+
+
+async def test_user_step_creates_an_empty_site(hass: HomeAssistant, enable_bluetooth: None) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"name": "Home"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Home"
+    assert result["options"] == {
+        CONF_SITE: {"receivers": [], "tags": [], "zones": []},
+        CONF_SETTINGS: {},
+    }
+    await hass.async_block_till_done()
+    duplicate = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    duplicate = await hass.config_entries.flow.async_configure(
+        duplicate["flow_id"], {"name": "home "}
+    )
+    assert duplicate["type"] is FlowResultType.ABORT
+    assert duplicate["reason"] == "already_configured"
+
+
+async def test_user_step_imports_and_rejects_site_json(
+    hass: HomeAssistant, enable_bluetooth: None
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"name": "Depot", "site_json": "{not json"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"site_json": "invalid_site"}
+    assert "not valid JSON" in result["description_placeholders"]["error"]
+    bad = two_room_site()
+    bad["zones"][0]["floor"] = 3
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"name": "Depot", "site_json": json.dumps(bad)}
+    )
+    assert "zones[0] (left): floor: unknown floor 3" in result["description_placeholders"]["error"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"name": "Depot", "site_json": json.dumps(two_room_site())}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert len(result["options"][CONF_SITE]["receivers"]) == 4
+
+
+async def test_receivers_are_placed_moved_and_removed(
+    hass: HomeAssistant, entry: MockConfigEntry, proxies: dict[str, SimulatedProxy]
+) -> None:
+    extra = SimulatedProxy("AA:00:00:00:00:09", "attic")
+    extra.attach(hass)
+    result = await _options(hass, entry, "receivers")
+    options = [o["value"] for o in result["data_schema"].schema["item"].config["options"]]
+    assert "AA:00:00:00:00:09" in options and "AA:00:00:00:00:01" in options
+    result = await _configure(hass, result, {"item": "AA:00:00:00:00:09"})
+    assert result["step_id"] == "receiver"
+    placement = {"name": "Attic", "x": 5.0, "y": 5.0, "z": 4.0, "floor": 1, "rssi_offset": -2.0}
+    result = await _configure(hass, result, placement)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    attic = next(r for r in _site(entry)["receivers"] if r["id"] == "AA:00:00:00:00:09")
+    assert attic == {"id": "AA:00:00:00:00:09", **placement}
+    assert hass.states.get("binary_sensor.attic_online") is not None
+
+    result = await _options(hass, entry, "receivers")
+    result = await _configure(hass, result, {"item": "AA:00:00:00:00:01"})
+    result = await _configure(
+        hass,
+        result,
+        {
+            "name": "Proxy 1",
+            "x": 0.0,
+            "y": 0.0,
+            "z": 2.5,
+            "floor": 0,
+            "rssi_offset": 0.0,
+            "remove": True,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert "AA:00:00:00:00:01" not in {r["id"] for r in _site(entry)["receivers"]}
+    extra.detach()
+
+
+async def test_removing_the_last_receiver_of_a_zoned_floor_is_refused(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    site = two_room_site()
+    site["receivers"] = site["receivers"][:1]
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: site})
+    await hass.async_block_till_done()
+    result = await _options(hass, entry, "receivers")
+    result = await _configure(hass, result, {"item": "AA:00:00:00:00:01"})
+    result = await _configure(
+        hass,
+        result,
+        {"name": "P", "x": 0.0, "y": 0.0, "z": 2.5, "floor": 0, "rssi_offset": 0.0, "remove": True},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_site"}
+    assert "unknown floor 0" in result["description_placeholders"]["error"]
+    assert _site(entry) == site
+
+
+async def test_no_scanners_aborts(hass: HomeAssistant, enable_bluetooth: None) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Empty",
+        options={CONF_SITE: {"receivers": [], "tags": [], "zones": []}, CONF_SETTINGS: {}},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    for bluetooth_entry in hass.config_entries.async_entries("bluetooth"):
+        await hass.config_entries.async_unload(bluetooth_entry.entry_id)  # its adapter goes
+    result = await _options(hass, entry, "receivers")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_scanners"
+
+
+async def test_tag_added_from_nearby_candidates(
+    hass: HomeAssistant, entry: MockConfigEntry, proxies: dict[str, SimulatedProxy]
+) -> None:
+    beacon = BEACON.replace(":1:7", ":2:9")
+    proxy = proxies["AA:00:00:00:00:01"]
+    proxy.hear("6B:00:00:00:00:01", -50, {0x004C: ibeacon_payload(beacon)}, name="Keys")
+    proxy.hear("DE:AD:BE:EF:00:01", -70, name="Toolbox")
+    result = await _options(hass, entry, "tags")
+    result = await _configure(hass, result, {"item": "__new__"})
+    assert result["step_id"] == "tag_candidates"
+    values = [o["value"] for o in result["data_schema"].schema["candidate"].config["options"]]
+    assert values[:3] == ["__manual__", beacon, "DE:AD:BE:EF:00:01"]
+    result = await _configure(hass, result, {"candidate": beacon})
+    assert result["step_id"] == "tag"
+    result = await _configure(
+        hass,
+        result,
+        {"name": "Keys", "identity_kind": "ibeacon", "identity": beacon.upper(), "motion": "asset"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    keys = _site(entry)["tags"][-1]
+    assert keys == {"id": "keys", "name": "Keys", "ibeacon": beacon, "motion": "asset"}
+    assert hass.states.get("device_tracker.keys") is not None
+
+
+async def test_tag_identity_errors_keep_the_site(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    before = _site(entry)
+    result = await _options(hass, entry, "tags")
+    result = await _configure(hass, result, {"item": "__new__"})
+    result = await _configure(hass, result, {"candidate": "__manual__"})
+    for kind, value in (
+        ("address", "not-a-mac"),
+        ("ibeacon", "1:2"),
+        ("ibeacon", "e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:70000"),
+        ("irk", "abc"),
+        ("ibeacon", "zz:1:2"),
+    ):
+        result = await _configure(
+            hass,
+            result,
+            {"name": "X", "identity_kind": kind, "identity": value, "motion": "person"},
+        )
+        assert result["errors"] == {"identity": "invalid_identity"}, value
+    result = await _configure(
+        hass,
+        result,
+        {
+            "name": "Twin",
+            "identity_kind": "address",
+            "identity": "c0-ff-ee-00-00-01",
+            "motion": "person",
+        },
+    )
+    assert result["errors"] == {"base": "invalid_site"}
+    assert "already used by forklift" in result["description_placeholders"]["error"]
+    assert _site(entry) == before
+
+
+async def test_tag_edited_and_removed(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    result = await _options(hass, entry, "tags")
+    result = await _configure(hass, result, {"item": "forklift"})
+    assert result["step_id"] == "tag"
+    result = await _configure(
+        hass,
+        result,
+        {
+            "name": "Forklift 3",
+            "identity_kind": "address",
+            "identity": "C0:FF:EE:00:00:01",
+            "ref_rssi_1m": -62,
+            "motion": "vehicle",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert _site(entry)["tags"][0] == {
+        "id": "forklift",
+        "name": "Forklift 3",
+        "address": "C0:FF:EE:00:00:01",
+        "motion": "vehicle",
+        "ref_rssi_1m": -62,
+    }
+    result = await _options(hass, entry, "tags")
+    result = await _configure(hass, result, {"item": "watch"})
+    result = await _configure(
+        hass,
+        result,
+        {
+            "name": "Watch",
+            "identity_kind": "irk",
+            "identity": "0123456789abcdef0123456789abcdef",
+            "motion": "person",
+            "remove": True,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert [t["id"] for t in _site(entry)["tags"]] == ["forklift", "phone"]
+    assert hass.states.get("device_tracker.watch") is None
+
+
+async def test_zones_added_edited_removed_and_checked(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    area = ar.async_get(hass).async_create("Garage")
+    result = await _options(hass, entry, "zones")
+    result = await _configure(hass, result, {"item": "__new__"})
+    result = await _configure(hass, result, {"name": "Dock", "floor": 0, "polygon": "0,0; 4,0; x"})
+    assert result["errors"] == {"polygon": "invalid_polygon"}
+    result = await _configure(
+        hass, result, {"name": "Dock", "floor": 0, "polygon": "0,0; 4,0; 8,0"}
+    )
+    assert result["errors"] == {"base": "invalid_site"}
+    assert "zero area" in result["description_placeholders"]["error"]
+    result = await _configure(
+        hass,
+        result,
+        {"name": "Dock", "floor": 0, "polygon": "0,0; 4,0\n4,3; 0,3", "area_id": area.id},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    dock = _site(entry)["zones"][-1]
+    assert dock == {
+        "id": "dock",
+        "name": "Dock",
+        "floor": 0,
+        "polygon": [[0, 0], [4, 0], [4, 3], [0, 3]],
+        "area_id": area.id,
+    }
+    assert hass.states.get("sensor.dock_occupancy") is not None
+
+    result = await _options(hass, entry, "zones")
+    result = await _configure(hass, result, {"item": "dock"})
+    suggested = {
+        k.schema: k.description["suggested_value"]
+        for k in result["data_schema"].schema
+        if k.description
+    }
+    assert suggested["polygon"] == "0,0; 4,0; 4,3; 0,3"
+    result = await _configure(
+        hass, result, {"name": "Dock", "floor": 0, "polygon": suggested["polygon"], "remove": True}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert "dock" not in {z["id"] for z in _site(entry)["zones"]}
+
+
+async def test_settings_saved_with_geo_anchor(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    result = await _options(hass, entry, "settings")
+    assert result["step_id"] == "settings"
+    data = {
+        "rssi_filter": "kalman",
+        "window": 5.0,
+        "self_calibrate": False,
+        "zone_margin": 1.0,
+        "zone_dwell": 2.0,
+        "publish_interval": 10.0,
+        "missing_after": 300.0,
+        "receiver_silent_after": 600.0,
+        "exponent": 2.5,
+        "ref_rssi_1m": -61.0,
+        "latitude": 52.37,
+        "longitude": 4.89,
+        "bearing": 90.0,
+    }
+    result = await _configure(hass, result, data)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_SETTINGS]["rssi_filter"] == "kalman"
+    assert _site(entry)["path_loss"] == {"exponent": 2.5, "ref_rssi_1m": -61.0}
+    assert _site(entry)["geo_anchor"] == {"latitude": 52.37, "longitude": 4.89, "bearing": 90.0}
+    assert entry.runtime_data.engine.config.rssi_filter == "kalman"
+
+    result = await _options(hass, entry, "settings")
+    data.pop("latitude"), data.pop("longitude")
+    result = await _configure(hass, result, data)
+    await hass.async_block_till_done()
+    assert "geo_anchor" not in _site(entry)
+
+
+async def test_import_and_export_round_trip(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    result = await _options(hass, entry, "export_site")
+    exported = json.loads(result["description_placeholders"]["site_json"])
+    assert exported == _site(entry)
+    result = await _configure(hass, result, {})
+    assert result["type"] is FlowResultType.ABORT
+
+    result = await _options(hass, entry, "import_site")
+    broken = dict(exported, receivers=[{"id": "r", "x": "near the door", "y": 0}])
+    result = await _configure(hass, result, {"site_json": json.dumps(broken)})
+    assert result["errors"] == {"site_json": "invalid_site"}
+    assert "receivers[0] (r): x: must be a number" in result["description_placeholders"]["error"]
+    smaller = dict(exported, zones=exported["zones"][:1])
+    result = await _configure(hass, result, {"site_json": json.dumps(smaller)})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert _site(entry) == smaller

@@ -1,0 +1,155 @@
+"""Receiver health and repairs; unload, reload and restart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    mock_restore_cache,
+)
+
+from custom_components.ble_rtls.const import (
+    CONF_SETTINGS,
+    CONF_SITE,
+    DOMAIN,
+    EVENT_ZONE_CHANGED,
+)
+from custom_components.ble_rtls.identity import ibeacon_payload
+from simulator.proxies import SimulatedProxy
+
+from .conftest import BEACON, TAG_MAC, Walker, two_room_site
+from .test_tracking import Events
+
+SILENT_ISSUE = "receiver_silent_{entry}_AA:00:00:00:00:02"
+
+
+@pytest.fixture
+def settings() -> dict[str, Any]:
+    return {"receiver_silent_after": 30.0}
+
+
+async def test_silent_receiver_raises_and_clears_a_repair(
+    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry, proxies: dict[str, SimulatedProxy]
+) -> None:
+    issues = ir.async_get(hass)
+    issue_id = SILENT_ISSUE.format(entry=entry.entry_id)
+    for _ in range(12):
+        await walker.step({TAG_MAC: (5.0, 5.0)})
+    online = hass.states.get("binary_sensor.proxy_2_online")
+    assert online is not None and online.state == "on"
+    rate = hass.states.get("sensor.proxy_2_tag_adverts_per_second")
+    assert rate is not None and 0.5 <= float(rate.state) <= 1.0
+
+    proxies["AA:00:00:00:00:02"].detach()  # the proxy disconnects
+    survivors = {k: v for k, v in proxies.items() if k != "AA:00:00:00:00:02"}
+    walker.proxies = survivors
+    walker.receivers = [r for r in walker.receivers if r.id in survivors]
+    for _ in range(25):
+        await walker.step({TAG_MAC: (5.0, 5.0)})
+    assert issues.async_get_issue(DOMAIN, issue_id) is not None
+    online = hass.states.get("binary_sensor.proxy_2_online")
+    assert online is not None and online.state == "off"
+    tracker = hass.states.get("device_tracker.forklift")
+    assert tracker is not None and tracker.state == "Left room"  # three proxies still locate
+
+    returned = SimulatedProxy("AA:00:00:00:00:02", "proxy-00:02")
+    returned.attach(hass)
+    walker.proxies = {**survivors, "AA:00:00:00:00:02": returned}
+    walker.receivers = list(walker.coordinator.site.receivers)
+    for _ in range(12):
+        await walker.step({TAG_MAC: (5.0, 5.0)})
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    online = hass.states.get("binary_sensor.proxy_2_online")
+    assert online is not None and online.state == "on"
+    returned.detach()
+
+
+async def test_unload_leaves_no_listeners_or_timers(
+    hass: HomeAssistant, proxies: dict[str, SimulatedProxy], site_document: dict[str, Any]
+) -> None:
+    """Two load/unload cycles: the second must end with exactly the listeners of the first
+    (the first also loads HA's platforms, which stay)."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Site", options={CONF_SITE: site_document, CONF_SETTINGS: {}}
+    )
+    entry.add_to_hass(hass)
+    after_cycle = []
+    for cycle in range(2):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert _ticking(hass)
+        coordinator = entry.runtime_data
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.NOT_LOADED
+        assert not _ticking(hass)
+        beacon = {0x004C: ibeacon_payload(BEACON)}
+        address = f"5A:00:00:00:00:0{cycle}"
+        proxies["AA:00:00:00:00:01"].hear(address, -60, beacon)
+        assert address not in coordinator.tracked_addresses()
+        after_cycle.append(hass.bus.async_listeners())
+    assert after_cycle[0] == after_cycle[1]
+
+
+def _ticking(hass: HomeAssistant) -> bool:
+    """A live timer of ours among the loop's scheduled callbacks."""
+    handles = [h for h in hass.loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+    owners = [getattr(getattr(h, "_callback", None), "__self__", None) for h in handles]
+    return any(str(getattr(owner, "job_name", "")).startswith(DOMAIN) for owner in owners)
+
+
+async def test_timer_drives_the_coordinator(
+    hass: HomeAssistant, entry: MockConfigEntry, proxies: dict[str, SimulatedProxy]
+) -> None:
+    """The real 1 s timer reads the scanners (no manual ticks here)."""
+    coordinator = entry.runtime_data
+    for second in range(3):
+        for proxy in proxies.values():
+            proxy.hear(TAG_MAC, -60 - second)
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=second + 1))
+        await hass.async_block_till_done()
+    assert len(coordinator.recent_adverts) >= 4
+
+
+async def test_reload_action_and_restart_restore(
+    hass: HomeAssistant, proxies: dict[str, SimulatedProxy], events: Events
+) -> None:
+    crossings = events(EVENT_ZONE_CHANGED)
+    mock_restore_cache(
+        hass,
+        [
+            State(
+                "device_tracker.forklift",
+                "Right room",
+                {"x": 16.0, "y": 5.0, "floor": 0, "zone": "right", "accuracy_m": 1.5},
+            )
+        ],
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Site", options={CONF_SITE: two_room_site(), CONF_SETTINGS: {}}
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    tracker = hass.states.get("device_tracker.forklift")
+    assert tracker is not None and tracker.state == "Right room"
+    assert tracker.attributes["x"] == 16.0
+    occupancy = hass.states.get("sensor.right_room_occupancy")
+    assert occupancy is not None and occupancy.state == "1"
+
+    walker = Walker(hass, entry, proxies)
+    await walker.walk(TAG_MAC, (16.0, 5.0), (16.0, 5.0), 10)
+    assert crossings == []  # still in the room it was in before the restart
+
+    await hass.services.async_call(DOMAIN, "reload", {}, blocking=True)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is not walker.coordinator
