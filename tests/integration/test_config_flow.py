@@ -33,6 +33,12 @@ async def _configure(
     return dict(await hass.config_entries.options.async_configure(result["flow_id"], data))
 
 
+def _placeholder(result: Any) -> str:
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    return str(placeholders["error"])
+
+
 def _site(entry: MockConfigEntry) -> dict[str, Any]:
     site: dict[str, Any] = entry.options[CONF_SITE]
     return site
@@ -72,13 +78,13 @@ async def test_user_step_imports_and_rejects_site_json(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"site_json": "invalid_site"}
-    assert "not valid JSON" in result["description_placeholders"]["error"]
+    assert "not valid JSON" in _placeholder(result)
     bad = two_room_site()
     bad["zones"][0]["floor"] = 3
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"name": "Depot", "site_json": json.dumps(bad)}
     )
-    assert "zones[0] (left): floor: unknown floor 3" in result["description_placeholders"]["error"]
+    assert "zones[0] (left): floor: unknown floor 3" in _placeholder(result)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"name": "Depot", "site_json": json.dumps(two_room_site())}
     )
