@@ -446,8 +446,6 @@ class BleRtlsOptionsFlow(OptionsFlow):
         document = self._document
         path_loss = document.get("path_loss", {})
         anchor = document.get("geo_anchor") or {}
-        errors: dict[str, str] = {}
-        placeholders = {"error": ""}
         if user_input is not None:
             settings = {key: user_input[key] for key in DEFAULT_SETTINGS}
             updated = dict(document)
@@ -463,13 +461,8 @@ class BleRtlsOptionsFlow(OptionsFlow):
                 }
             else:
                 updated.pop("geo_anchor", None)
-            try:
-                validated = validate_document(updated)
-            except SiteError as err:
-                errors["base"] = "invalid_site"
-                placeholders["error"] = str(err)
-            else:
-                return self._save(validated, settings)
+            # The selectors bound every number, so the site stays valid.
+            return self._save(validate_document(updated), settings)
         seconds = "s"
         schema = vol.Schema(
             {
@@ -498,9 +491,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
         )
         return self.async_show_form(
             step_id="settings",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or defaults),
-            errors=errors,
-            description_placeholders=placeholders,
+            data_schema=self.add_suggested_values_to_schema(schema, defaults),
         )
 
     async def async_step_import_site(

@@ -100,10 +100,12 @@ async def _attach_any_zone(
     """Entered any zone: the event must have a to_zone; left any: a from_zone."""
     key = "to_zone" if kind == ENTERED else "from_zone"
 
-    def filtered(run_variables: dict[str, Any], context: Context | None = None) -> Any:
+    async def filtered(run_variables: dict[str, Any], context: Context | None = None) -> None:
         if run_variables["trigger"]["event"].data.get(key) is None:
-            return None
-        return action(run_variables, context)
+            return
+        result = action(run_variables, context)
+        if result is not None:
+            await result
 
     return await event_trigger.async_attach_trigger(
         hass, event_config, filtered, trigger_info, platform_type="device"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from homeassistant import config_entries
@@ -152,6 +153,7 @@ async def test_removing_the_last_receiver_of_a_zoned_floor_is_refused(
 
 
 async def test_no_scanners_aborts(hass: HomeAssistant, enable_bluetooth: None) -> None:
+    """A new site with no receivers locates nothing and offers nothing to place."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="Empty",
@@ -161,6 +163,8 @@ async def test_no_scanners_aborts(hass: HomeAssistant, enable_bluetooth: None) -
     assert await hass.config_entries.async_setup(entry.entry_id)
     for bluetooth_entry in hass.config_entries.async_entries("bluetooth"):
         await hass.config_entries.async_unload(bluetooth_entry.entry_id)  # its adapter goes
+    entry.runtime_data.async_process(time.monotonic() + 1000.0)
+    assert entry.runtime_data.engine is None
     result = await _options(hass, entry, "receivers")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_scanners"
@@ -173,11 +177,15 @@ async def test_tag_added_from_nearby_candidates(
     proxy = proxies["AA:00:00:00:00:01"]
     proxy.hear("6B:00:00:00:00:01", -50, {0x004C: ibeacon_payload(beacon)}, name="Keys")
     proxy.hear("DE:AD:BE:EF:00:01", -70, name="Toolbox")
+    proxy.hear("C0:FF:EE:00:00:01", -40, name="Forklift")  # already a tag: not offered
+    for index in range(25):
+        proxy.hear(f"DE:AD:BE:EF:01:{index:02X}", -90 - index)
     result = await _options(hass, entry, "tags")
     result = await _configure(hass, result, {"item": "__new__"})
     assert result["step_id"] == "tag_candidates"
     values = [o["value"] for o in result["data_schema"].schema["candidate"].config["options"]]
     assert values[:3] == ["__manual__", beacon, "DE:AD:BE:EF:00:01"]
+    assert len(values) == 21
     result = await _configure(hass, result, {"candidate": beacon})
     assert result["step_id"] == "tag"
     result = await _configure(
@@ -276,8 +284,9 @@ async def test_zones_added_edited_removed_and_checked(
     area = ar.async_get(hass).async_create("Garage")
     result = await _options(hass, entry, "zones")
     result = await _configure(hass, result, {"item": "__new__"})
-    result = await _configure(hass, result, {"name": "Dock", "floor": 0, "polygon": "0,0; 4,0; x"})
-    assert result["errors"] == {"polygon": "invalid_polygon"}
+    for polygon in ("0,0; 4,0; x", "0,0; 4,0,1; 4,3"):
+        result = await _configure(hass, result, {"name": "Dock", "floor": 0, "polygon": polygon})
+        assert result["errors"] == {"polygon": "invalid_polygon"}
     result = await _configure(
         hass, result, {"name": "Dock", "floor": 0, "polygon": "0,0; 4,0; 8,0"}
     )
@@ -286,7 +295,7 @@ async def test_zones_added_edited_removed_and_checked(
     result = await _configure(
         hass,
         result,
-        {"name": "Dock", "floor": 0, "polygon": "0,0; 4,0\n4,3; 0,3", "area_id": area.id},
+        {"name": "Dock", "floor": 0, "polygon": "0,0; 4,0\n4,3; 0,3;", "area_id": area.id},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -366,3 +375,15 @@ async def test_import_and_export_round_trip(hass: HomeAssistant, entry: MockConf
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert _site(entry) == smaller
+
+
+async def test_a_second_tag_with_the_same_name_gets_its_own_id(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    result = await _options(hass, entry, "tags")
+    result = await _configure(hass, result, {"item": "__new__"})
+    result = await _configure(hass, result, {"candidate": "__manual__"})
+    data = {"name": "Forklift", "identity_kind": "address", "identity": "C0:FF:EE:00:00:02"}
+    result = await _configure(hass, result, data | {"motion": "vehicle"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert [t["id"] for t in _site(entry)["tags"]] == ["forklift", "phone", "watch", "forklift_2"]

@@ -153,3 +153,31 @@ async def test_reload_action_and_restart_restore(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not walker.coordinator
+
+
+async def test_a_corrupt_stored_site_fails_setup_and_is_kept(
+    hass: HomeAssistant, enable_bluetooth: None
+) -> None:
+    site = two_room_site()
+    site["receivers"][0]["x"] = "by the door"
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Site", options={CONF_SITE: site, CONF_SETTINGS: {}}
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert "receivers[0] (AA:00:00:00:00:01): x: must be a number" in str(entry.reason)
+    assert entry.options[CONF_SITE] == site
+
+
+@pytest.mark.parametrize(
+    "site_document",
+    [two_room_site() | {"geo_anchor": {"latitude": 52.0, "longitude": 4.0, "bearing": 0.0}}],
+)
+async def test_anchored_site_puts_tags_on_the_map(hass: HomeAssistant, walker: Walker) -> None:
+    await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 8)
+    tracker = hass.states.get("device_tracker.forklift")
+    assert tracker is not None and tracker.state == "Left room"
+    assert tracker.attributes["latitude"] == pytest.approx(52.0 + 5.0 / 111_195, abs=2e-5)
+    assert tracker.attributes["longitude"] == pytest.approx(4.0 + 4.0 / 68_460, abs=3e-5)
+    assert tracker.attributes["gps_accuracy"] >= 1

@@ -9,7 +9,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from homeassistant.core import HomeAssistant
 
 from custom_components.ble_rtls.const import EVENT_TAG_MISSING, EVENT_ZONE_CHANGED
+from custom_components.ble_rtls.engine.site import Receiver
 from custom_components.ble_rtls.identity import ibeacon_payload
+from simulator.proxies import SimulatedProxy
 
 from .conftest import BEACON, IRK, TAG_MAC, Walker
 
@@ -88,18 +90,23 @@ async def test_ibeacon_tag_followed_across_rotating_addresses(
     await walker.walk("5A:00:00:00:00:02", (4.0, 5.0), (4.0, 5.0), 20, manufacturer_data=payload)
     state = hass.states.get("device_tracker.phone")
     assert state is not None and state.state == "Left room"
+    for proxy in walker.proxies.values():
+        proxy.detach()
+    await walker.step({})
+    assert walker.coordinator.tracked_addresses() == {TAG_MAC: "forklift"}  # rotated ones go
 
 
-def _private_address(irk: str, prand: int) -> str:
+def private_address(irk: str, prand: int) -> str:
+    """A resolvable private address of `irk` (Core spec Vol 3 Part H 2.2.2)."""
     random_part = ((prand & 0x3FFFFF) | 0x400000).to_bytes(3, "big")
     encryptor = Cipher(algorithms.AES(bytes.fromhex(irk)), modes.ECB()).encryptor()
     digest = encryptor.update(b"\x00" * 13 + random_part) + encryptor.finalize()
     return ":".join(f"{b:02X}" for b in random_part + digest[13:])
 
 
-async def test_irk_tag_resolved_from_private_addresses(hass: HomeAssistant, walker: Walker) -> None:
-    stranger = _private_address("ff" * 16, 0x1234)
-    await walker.walk(_private_address(IRK, 0x2345), (4.0, 5.0), (4.0, 5.0), 8)
+async def test_irk_tag_resolved_fromprivate_addresses(hass: HomeAssistant, walker: Walker) -> None:
+    stranger = private_address("ff" * 16, 0x1234)
+    await walker.walk(private_address(IRK, 0x2345), (4.0, 5.0), (4.0, 5.0), 8)
     await walker.walk(stranger, (16.0, 5.0), (16.0, 5.0), 3)
     state = hass.states.get("device_tracker.watch")
     assert state is not None and state.state == "Left room"
@@ -109,12 +116,20 @@ async def test_irk_tag_resolved_from_private_addresses(hass: HomeAssistant, walk
 async def test_untracked_traffic_never_reaches_the_engine(
     hass: HomeAssistant, walker: Walker
 ) -> None:
+    unplaced = SimulatedProxy("AA:00:00:00:00:99", "neighbour")
+    unplaced.attach(hass)
+    walker.proxies[unplaced.source] = unplaced
+    walker.receivers.append(Receiver(unplaced.source, 50.0, 50.0))
     for second in range(5):
         await walker.step({f"11:22:33:44:55:{second:02X}": (5.0, 5.0), TAG_MAC: (5.0, 5.0)})
     engine = walker.coordinator.engine
     assert engine is not None
     assert set(engine.tags) == {"forklift"}
     assert set(walker.coordinator.tracked_addresses()) == {TAG_MAC}
+    assert {advert.receiver for advert in walker.coordinator.recent_adverts} == set(
+        walker.coordinator.receivers
+    )
+    unplaced.detach()
 
 
 async def test_silent_tag_goes_missing_once(

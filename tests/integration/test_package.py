@@ -1,0 +1,99 @@
+"""Offline checks of what HACS and HA read: manifest, strings, services, icons, hacs.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from homeassistant.components.blueprint.models import Blueprint
+from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
+from homeassistant.util.yaml import load_yaml
+
+from custom_components.ble_rtls import config_flow
+from custom_components.ble_rtls.const import DOMAIN
+
+ROOT = Path(__file__).parents[2]
+PACKAGE = ROOT / "custom_components" / DOMAIN
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_manifest_is_complete() -> None:
+    manifest = _json(PACKAGE / "manifest.json")
+    assert manifest["domain"] == DOMAIN
+    assert manifest["config_flow"] is True
+    assert manifest["dependencies"] == ["bluetooth"]
+    assert manifest["iot_class"] == "local_push"
+    assert manifest["requirements"] == []  # numpy and bluetooth-data-tools ship with HA
+    for key in ("name", "version", "codeowners", "documentation", "issue_tracker"):
+        assert manifest[key], key
+
+
+def test_hacs_json() -> None:
+    hacs = _json(ROOT / "hacs.json")
+    assert hacs == {"name": "BLE RTLS", "homeassistant": "2025.4.0", "render_readme": True}
+
+
+def test_english_translation_is_strings_json() -> None:
+    assert _json(PACKAGE / "translations" / "en.json") == _json(PACKAGE / "strings.json")
+
+
+def test_every_flow_step_has_strings() -> None:
+    strings = _json(PACKAGE / "strings.json")
+    options_steps = {
+        name.removeprefix("async_step_")
+        for name in dir(config_flow.BleRtlsOptionsFlow)
+        if name.startswith("async_step_")
+    }
+    assert options_steps == set(strings["options"]["step"])
+    assert set(strings["options"]["step"]["init"]["menu_options"]) == options_steps - {
+        "init",
+        "receiver",
+        "tag",
+        "tag_candidates",
+        "zone",
+    }
+    assert set(strings["config"]["step"]) == {"user"}
+    source = (PACKAGE / "config_flow.py").read_text(encoding="utf-8")
+    for error in strings["options"]["error"]:
+        assert f'"{error}"' in source
+    for reason in strings["options"]["abort"]:
+        assert f'reason="{reason}"' in source
+
+
+def test_services_have_schema_strings_and_icons() -> None:
+    services = load_yaml(PACKAGE / "services.yaml")
+    assert isinstance(services, dict)
+    strings = _json(PACKAGE / "strings.json")["services"]
+    icons = _json(PACKAGE / "icons.json")["services"]
+    assert set(services) == set(strings) == set(icons) == {"calibrate", "export_adverts", "reload"}
+    for name, service in services.items():
+        assert set(service["fields"]) == set(strings[name]["fields"]), name
+
+
+def test_entity_translation_keys_have_strings_and_icons() -> None:
+    strings = _json(PACKAGE / "strings.json")["entity"]
+    icons = _json(PACKAGE / "icons.json")["entity"]
+    for platform, keys in icons.items():
+        for key in keys:
+            assert platform == "device_tracker" or key in strings[platform], key
+    for platform, keys in strings.items():
+        source = (PACKAGE / f"{platform}.py").read_text(encoding="utf-8")
+        for key in keys:
+            assert f'translation_key="{key}"' in source, key
+
+
+def test_blueprints_are_valid() -> None:
+    folder = ROOT / "blueprints" / "automation" / DOMAIN
+    paths = sorted(folder.glob("*.yaml"))
+    assert len(paths) == 2
+    for path in paths:
+        data: Any = load_yaml(path)
+        blueprint = Blueprint(
+            data, path=str(path), expected_domain="automation", schema=BLUEPRINT_SCHEMA
+        )
+        assert blueprint.inputs
+        assert data["triggers"][0]["event_type"] == "ble_rtls_zone_changed"

@@ -1,0 +1,229 @@
+"""Actions (calibrate, export, reload), diagnostics and device triggers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.components.device_automation import DeviceAutomationType
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_get_device_automations,
+    async_mock_service,
+)
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
+from custom_components.ble_rtls.coordinator import device_identifier
+from custom_components.ble_rtls.device_trigger import async_get_trigger_capabilities
+from custom_components.ble_rtls.engine.adverts import read_adverts
+from custom_components.ble_rtls.engine.site import load_site
+
+from .conftest import IRK, TAG_MAC, Walker
+
+ROOT = Path(__file__).parents[2]
+
+
+def _device(hass: HomeAssistant, entry: MockConfigEntry, kind: str, item_id: str) -> str:
+    device = dr.async_get(hass).async_get_device(
+        identifiers={device_identifier(entry.entry_id, kind, item_id)}
+    )
+    assert device is not None
+    return device.id
+
+
+async def test_calibrate_learns_the_tags_reference_power(
+    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry
+) -> None:
+    walker.radio.ref_rssi_1m = -66.0  # a weak tag: 7 dB below the site default
+    await walker.walk(TAG_MAC, (6.0, 4.0), (6.0, 4.0), 6)
+    response = await hass.services.async_call(
+        DOMAIN,
+        "calibrate",
+        {"device_id": _device(hass, entry, "tag", "forklift"), "x": 6.0, "y": 4.0},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    assert response["receivers"] == 4
+    assert abs(float(response["ref_rssi_1m"]) - -66.0) < 2.5  # type: ignore[arg-type]
+    await hass.async_block_till_done()
+    forklift = entry.options[CONF_SITE]["tags"][0]
+    assert forklift["ref_rssi_1m"] == response["ref_rssi_1m"]
+
+
+async def test_calibrate_explains_what_is_wrong(
+    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry
+) -> None:
+    with pytest.raises(ServiceValidationError) as not_a_tag:
+        await hass.services.async_call(
+            DOMAIN,
+            "calibrate",
+            {"device_id": _device(hass, entry, "zone", "left"), "x": 1, "y": 1},
+            blocking=True,
+            return_response=True,
+        )
+    assert not_a_tag.value.translation_key == "not_a_tag"
+    with pytest.raises(ServiceValidationError) as unheard:
+        await hass.services.async_call(
+            DOMAIN,
+            "calibrate",
+            {"device_id": _device(hass, entry, "tag", "phone"), "x": 1, "y": 1},
+            blocking=True,
+            return_response=True,
+        )
+    assert unheard.value.translation_key == "too_few_receivers"
+
+
+async def test_export_writes_a_replayable_recording(
+    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry
+) -> None:
+    await walker.walk(TAG_MAC, (4.0, 5.0), (16.0, 5.0), 10)
+    response = await hass.services.async_call(
+        DOMAIN, "export_adverts", {}, blocking=True, return_response=True
+    )
+    assert response is not None
+    files: Any = response[entry.entry_id]
+    adverts = list(read_adverts(files["adverts"]))
+    assert len(adverts) == files["rows"] == len(entry.runtime_data.recent_adverts) >= 30
+    assert {a.tag for a in adverts} == {"forklift"}
+    site = load_site(files["site"])
+    assert {a.receiver for a in adverts} <= {r.id for r in site.receivers}
+    assert json.loads(Path(files["site"]).read_text())["tags"][0]["address"] == TAG_MAC
+
+
+async def test_actions_reject_an_unknown_site(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    with pytest.raises(ServiceValidationError) as error:
+        await hass.services.async_call(DOMAIN, "reload", {"config_entry_id": "nope"}, blocking=True)
+    assert error.value.translation_key == "no_site"
+
+
+async def test_diagnostics_are_redacted(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    walker: Walker,
+    entry: MockConfigEntry,
+) -> None:
+    await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 5)
+    assert await async_setup_component(hass, "diagnostics", {})
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    text = json.dumps(diagnostics)
+    assert TAG_MAC not in text and IRK not in text
+    assert diagnostics["tags"]["forklift"]["zone"] == "left"
+    assert diagnostics["engine"]["receiver_bias_db"].keys() == {
+        "AA:00:00:00:00:01",
+        "AA:00:00:00:00:02",
+        "AA:00:00:00:00:03",
+        "AA:00:00:00:00:04",
+    }
+
+
+async def _our_triggers(hass: HomeAssistant, device_id: str) -> set[str]:
+    triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, device_id)
+    return {t["type"] for t in triggers if t["domain"] == DOMAIN}
+
+
+async def test_device_triggers_fire_on_crossings(
+    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry
+) -> None:
+    device_id = _device(hass, entry, "tag", "forklift")
+    assert await _our_triggers(hass, device_id) == {"entered_zone", "left_zone", "missing"}
+    assert await _our_triggers(hass, _device(hass, entry, "zone", "left")) == set()
+
+    fired: list[str] = []
+    hass.bus.async_listen("test_fired", lambda event: fired.append(event.data["what"]))
+    automations = [
+        ("entered_zone", {"zone": "right"}, "entered right"),
+        ("entered_zone", {}, "entered any"),
+        ("left_zone", {"zone": "left"}, "left left"),
+    ]
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": [
+                {
+                    "triggers": [
+                        {
+                            "platform": "device",
+                            "domain": DOMAIN,
+                            "device_id": device_id,
+                            "type": kind,
+                            **extra,
+                        }
+                    ],
+                    "actions": [{"event": "test_fired", "event_data": {"what": what}}],
+                }
+                for kind, extra, what in automations
+            ]
+        },
+    )
+    await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 6)
+    await walker.walk(TAG_MAC, (4.0, 5.0), (16.0, 5.0), 12)
+    await walker.walk(TAG_MAC, (16.0, 5.0), (16.0, 5.0), 10)
+    assert sorted(fired) == ["entered any", "entered any", "entered right", "left left"]
+
+
+async def test_trigger_capabilities_list_the_sites_zones(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    device_id = _device(hass, entry, "tag", "forklift")
+    config = {"platform": "device", "domain": DOMAIN, "device_id": device_id}
+    zone_trigger = await async_get_trigger_capabilities(hass, config | {"type": "left_zone"})
+    schema = zone_trigger["extra_fields"].schema
+    assert next(iter(schema.values())).container == {"left": "Left room", "right": "Right room"}
+    assert await async_get_trigger_capabilities(hass, config | {"type": "missing"}) == {}
+
+
+async def test_blueprints_notify_on_the_right_crossings(
+    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry, tmp_path: Path
+) -> None:
+    """Both shipped blueprints, installed as a user would, drive a notify action."""
+    shutil.copytree(ROOT / "blueprints", tmp_path / "blueprints")
+    hass.config.config_dir = str(tmp_path)
+    notifications = async_mock_service(hass, "notify", "family")
+    forklift = _device(hass, entry, "tag", "forklift")
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": [
+                {
+                    "use_blueprint": {
+                        "path": "ble_rtls/asset_left_allowed_zone.yaml",
+                        "input": {
+                            "assets": [forklift],
+                            "allowed_zone": "Left room",
+                            "notify_action": "notify.family",
+                        },
+                    }
+                },
+                {
+                    "use_blueprint": {
+                        "path": "ble_rtls/person_entered_restricted_zone.yaml",
+                        "input": {
+                            "people": [forklift],
+                            "restricted_zone": "right",
+                            "notify_action": "notify.family",
+                        },
+                    }
+                },
+            ]
+        },
+    )
+    await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 6)
+    assert notifications == []
+    await walker.walk(TAG_MAC, (4.0, 5.0), (16.0, 5.0), 12)
+    await walker.walk(TAG_MAC, (16.0, 5.0), (16.0, 5.0), 6)
+    titles = sorted(call.data["title"] for call in notifications)
+    assert titles == ["Forklift entered Right room", "Forklift left Left room"]
