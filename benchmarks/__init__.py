@@ -1,0 +1,1 @@
+"""Long benchmarks, run by scripts/bench rather than the test suite."""

@@ -1,0 +1,98 @@
+"""CPU the integration adds to a real Home Assistant, per 1000 adverts and per tag-second.
+
+The same simulated stream goes through HA's real bluetooth manager (simulated proxies are
+real remote scanners) twice per round: once without our integration, once with it set up,
+each simulated second followed by one coordinator tick, as the 1 s timer would do. The
+figure is the process CPU time of the second minus the first, over rounds in the same
+process; event-loop lag is the longest single tick. Run with `scripts/bench`.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Any
+
+import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ble_rtls.const import CONF_SETTINGS, CONF_SITE, DOMAIN
+from custom_components.ble_rtls.coordinator import SiteCoordinator
+from simulator.load import HOUSE, WAREHOUSE, Heard, Load, LoadSite
+from simulator.proxies import SimulatedProxy, register_proxies
+
+SECONDS = {"house": 120, "warehouse": 30}
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/ from this repository."""
+
+
+async def _run(
+    hass: HomeAssistant,
+    proxies: dict[str, SimulatedProxy],
+    stream: list[list[Heard]],
+    coordinator: SiteCoordinator | None,
+) -> tuple[float, list[float]]:
+    """Feed the stream; returns process CPU seconds and each tick's duration."""
+    ticks: list[float] = []
+    now = time.monotonic() + 10_000.0  # ahead of the real 1 s timer, which then finds nothing due
+    started = time.process_time()
+    for second in stream:
+        for receiver, address, rssi in second:
+            proxies[receiver].hear(address, rssi)
+        now += 1.0
+        if coordinator is not None:
+            tick = time.perf_counter()
+            coordinator.async_process(now)
+            ticks.append(time.perf_counter() - tick)
+        await hass.async_block_till_done()
+    return time.process_time() - started, ticks
+
+
+@pytest.mark.parametrize("load", [HOUSE, WAREHOUSE], ids=lambda load: load.name)
+async def test_added_cpu(hass: HomeAssistant, enable_bluetooth: None, load: Load) -> None:
+    site = LoadSite(load)
+    document: dict[str, Any] = site.document()
+    proxies, unregister = register_proxies(hass, site.receivers)
+    stream = list(site.seconds(SECONDS[load.name]))
+    adverts = sum(len(second) for second in stream)
+    tracked = sum(1 for second in stream for _, address, _ in second if address.startswith("C0"))
+    await _run(hass, proxies, stream[:5], None)  # warm HA's caches
+    without, with_, lags = [], [], []
+    for round_ in range(ROUNDS):
+        without.append((await _run(hass, proxies, stream, None))[0])
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=f"{load.name} {round_}",
+            options={CONF_SITE: document, CONF_SETTINGS: {}},
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        cpu, ticks = await _run(hass, proxies, stream, entry.runtime_data)
+        with_.append(cpu)
+        lags += ticks
+        assert await hass.config_entries.async_remove(entry.entry_id)
+        await hass.async_block_till_done()
+    unregister()
+    added = statistics.median(w - b for w, b in zip(with_, without, strict=True))
+    tag_seconds = load.tags * len(stream)
+    lags.sort()
+    print(
+        f"\n{load.name}: {len(site.receivers)} proxies, {load.tags} tags, "
+        f"{adverts / len(stream):.0f} adverts/s ({tracked / len(stream):.0f} from tracked tags), "
+        f"{len(stream)} s x {ROUNDS} rounds\n"
+        f"  HA without integration: "
+        f"{statistics.median(without) / adverts * 1e6:.1f} ms CPU per 1000 adverts\n"
+        f"  added by the integration: {added / adverts * 1e6:.1f} ms CPU per 1000 adverts, "
+        f"{added / tag_seconds * 1e6:.0f} us per tracked tag per second "
+        f"({added / len(stream) * 100:.1f} % of one core)\n"
+        f"  event-loop lag per tick: median {lags[len(lags) // 2] * 1e3:.2f} ms, "
+        f"p99 {lags[int(len(lags) * 0.99)] * 1e3:.2f} ms, max {lags[-1] * 1e3:.2f} ms"
+    )
+    assert added > 0
