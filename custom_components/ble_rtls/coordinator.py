@@ -409,6 +409,7 @@ class SiteCoordinator:
         if estimate.zone is not None and estimate.zone in self.zones:
             self.zones[estimate.zone].occupants.add(tag_id)
             async_dispatcher_send(self.hass, signal(self.entry_id, "zone", estimate.zone))
+        async_dispatcher_send(self.hass, signal(self.entry_id, "tag", tag_id))
 
     def item_name(self, kind: str, item_id: str) -> str:
         """Display name of a tag, zone or receiver."""

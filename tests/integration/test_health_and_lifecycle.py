@@ -144,6 +144,8 @@ async def test_reload_action_and_restart_restore(
     assert tracker.attributes["x"] == 16.0
     occupancy = hass.states.get("sensor.right_room_occupancy")
     assert occupancy is not None and occupancy.state == "1"
+    zone = hass.states.get("sensor.forklift_zone")
+    assert zone is not None and zone.state == "Right room"
 
     walker = Walker(hass, entry, proxies)
     await walker.walk(TAG_MAC, (16.0, 5.0), (16.0, 5.0), 10)
