@@ -9,6 +9,7 @@ from typing import Any
 from homeassistant.components.blueprint.models import Blueprint
 from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
 from homeassistant.util.yaml import load_yaml
+from PIL import Image
 
 from custom_components.ble_rtls import config_flow
 from custom_components.ble_rtls.const import DOMAIN
@@ -97,3 +98,9 @@ def test_blueprints_are_valid() -> None:
         )
         assert blueprint.inputs
         assert data["triggers"][0]["event_type"] == "ble_rtls_zone_changed"
+
+
+def test_brand_icons_ship_with_the_integration() -> None:
+    for name, size in (("icon.png", 256), ("icon@2x.png", 512)):
+        with Image.open(PACKAGE / "brand" / name) as image:
+            assert image.size == (size, size)
