@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,17 +76,18 @@ class SelfCalibration:
         count = len(residuals)
         if count < 4:
             return
-        total = float(np.sum(weights))
-        mean = float(np.sum(weights * residuals)) / total
-        centred = residuals - mean
+        # Scalar loops: with 4-12 readings, numpy's per-call overhead cost more than the sums.
+        res = cast(list[float], residuals.tolist())
+        wts = cast(list[float], weights.tolist())
+        logs = cast(list[float], log_ranges.tolist())
+        total = sum(wts)
+        mean = sum(w * r for w, r in zip(wts, res, strict=True)) / total
+        centred = [r - mean for r in res]
+        spread = sum(w * c * c for w, c in zip(wts, centred, strict=True)) / total
         self.noise_db = _clamp(
             math.sqrt(
                 (1 - self.noise_rate) * self.noise_db**2
-                + self.noise_rate
-                * float(np.sum(weights * centred * centred))
-                / total
-                * count
-                / (count - 3)
+                + self.noise_rate * spread * count / (count - 3)
             ),
             MIN_NOISE_DB,
             MAX_NOISE_DB,
@@ -98,13 +100,16 @@ class SelfCalibration:
             base - MAX_TAG_SHIFT_DB,
             base + MAX_TAG_SHIFT_DB,
         )
-        self.biases[receivers] += self.bias_rate * weights * centred
+        self.biases[receivers] += [
+            self.bias_rate * w * c for w, c in zip(wts, centred, strict=True)
+        ]
         self.biases -= float(np.mean(self.biases))
         np.clip(self.biases, -MAX_BIAS_DB, MAX_BIAS_DB, out=self.biases)
-        x = log_ranges - float(np.sum(weights * log_ranges)) / total
-        sxx = float(np.sum(weights * x * x))
+        log_mean = sum(w * x for w, x in zip(wts, logs, strict=True)) / total
+        xs = [x - log_mean for x in logs]
+        sxx = sum(w * x * x for w, x in zip(wts, xs, strict=True))
         if sxx > 1.0:
-            slope = float(np.sum(weights * x * centred)) / sxx
+            slope = sum(w * x * c for w, x, c in zip(wts, xs, centred, strict=True)) / sxx
             self.exponent = _clamp(
                 self.exponent + self.exponent_rate * slope, MIN_EXPONENT, MAX_EXPONENT
             )

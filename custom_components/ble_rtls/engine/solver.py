@@ -27,6 +27,7 @@ MIN_SQUARED_RANGE = 0.25
 MAX_ITERATIONS = 12
 MAX_STEP = 2.0
 DAMPING = 1e-3
+CONVERGED_M = 0.01  # a step under 1 cm ends the iterations: far below the fix's error
 COVARIANCE_FLOOR = 1e-6
 
 
@@ -107,7 +108,7 @@ def solve_rssi(
             step_y *= MAX_STEP / norm
         px = min(max(px + step_x, lo_x), hi_x)
         py = min(max(py + step_y, lo_y), hi_y)
-        if norm < 1e-3:
+        if norm < CONVERGED_M:
             break
     return _rssi_fix(xs, ys, dz2, readings, refs, inverse_sigma, exponent, px, py)
 
