@@ -38,6 +38,10 @@ TICK_INTERVAL: Final = timedelta(seconds=1)
 # not news, and every write is a recorder row.
 PUBLISH_MIN_MOVE: Final = 1.0
 PUBLISH_MOVE_SHARE: Final = 0.5
+# Work between two yields to the event loop: tags located (about 0.3 ms each) and tracked
+# addresses read from the scanners.
+LOCATE_BATCH: Final = 10
+INGEST_BATCH: Final = 50
 # Receiver advert rates are averaged over, and published at most once per, this period.
 RATE_PERIOD: Final = 10.0
 # Adverts kept for the export action (about 10 minutes of a busy house).

@@ -13,6 +13,7 @@ never with untracked traffic.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
@@ -43,7 +44,9 @@ from .const import (
     EVENT_TAG_MISSING,
     EVENT_ZONE_CHANGED,
     EXPORT_BUFFER,
+    INGEST_BATCH,
     ISSUE_RECEIVER_SILENT,
+    LOCATE_BATCH,
     PUBLISH_MIN_MOVE,
     PUBLISH_MOVE_SHARE,
     RATE_PERIOD,
@@ -166,6 +169,8 @@ class SiteCoordinator:
         self._started = time.monotonic()
         self._rate_started = self._started
         self._device_ids: dict[str, str | None] = {}
+        self._busy = False
+        self._stopped = False
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
@@ -197,6 +202,7 @@ class SiteCoordinator:
 
         @callback
         def stop() -> None:
+            self._stopped = True  # a tick in progress ends at its next batch
             for cancel in cancels:
                 cancel()
             for receiver_id in self.receivers:
@@ -214,30 +220,54 @@ class SiteCoordinator:
         if tag_id is not None:
             self._addresses[info.address] = tag_id
 
-    @callback
-    def _async_tick(self, _now: datetime | None = None) -> None:
-        self.async_process(time.monotonic())
+    async def _async_tick(self, _now: datetime | None = None) -> None:
+        await self.async_process(time.monotonic())
 
-    @callback
-    def async_process(self, now: float) -> None:
-        """Read new adverts, locate the due tags and publish what changed."""
-        self._ingest(now)
-        if self.engine is not None:
-            for estimate in self.engine.update(now):
-                self._apply(estimate, now)
-            self.engine.events.clear()
+    async def async_process(self, now: float) -> None:
+        """Read new adverts, locate the due tags and publish what changed.
+
+        Tags are located in batches with a yield to the event loop between them, so a large
+        site never holds Home Assistant for long; a tick that comes while one is still
+        running is skipped rather than piled up.
+        """
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            await self._process(now)
+        finally:
+            self._busy = False
+
+    async def _process(self, now: float) -> None:
+        await self._ingest(now)
+        engine = self.engine
+        if engine is not None:
+            while True:
+                estimates = engine.update(now, LOCATE_BATCH)
+                for estimate in estimates:
+                    self._apply(estimate, now)
+                if len(estimates) < LOCATE_BATCH:
+                    break
+                await asyncio.sleep(0)
+                if self._stopped:
+                    return
+            engine.events.clear()
         self._check_missing(now)
         if now - self._rate_started >= RATE_PERIOD:
             self._check_receivers(now)
 
-    def _ingest(self, now: float) -> None:
+    async def _ingest(self, now: float) -> None:
         engine = self.engine
         if engine is None:
             return
         receivers = self.receivers
         last_adverts = self._last_adverts
         heard: set[str] = set()
-        for address, tag_id in list(self._addresses.items()):
+        for count, (address, tag_id) in enumerate(list(self._addresses.items()), start=1):
+            if count % INGEST_BATCH == 0:
+                await asyncio.sleep(0)
+                if self._stopped:
+                    return
             devices = bluetooth.async_scanner_devices_by_address(
                 self.hass, address, connectable=False
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from custom_components.ble_rtls.engine.cli import main
 from custom_components.ble_rtls.engine.engine import Engine
 from custom_components.ble_rtls.engine.replay import replay
 from custom_components.ble_rtls.engine.simulate import SCENARIOS, simulate
-from custom_components.ble_rtls.engine.site import PathLoss, parse_site
+from custom_components.ble_rtls.engine.site import PathLoss, load_site, parse_site
 
 ENGINE_DIR = Path(__file__).parents[2] / "custom_components" / "ble_rtls" / "engine"
 SHARED_DATA = Path(__file__).parents[2].parent / "shared" / "data" / "kolakowski_calibration"
@@ -197,3 +198,23 @@ def test_bench_table_has_every_method(capsys: pytest.CaptureFixture[str]) -> Non
     for method in bench.METHODS:
         assert f"| {method} |" in text
     assert "median vs best baseline" in text
+
+
+def test_update_in_batches_gives_the_same_estimates(house: Path) -> None:
+    """A host that asks for at most 2 estimates a call (and calls again) sees no difference."""
+    site = load_site(house / "SITE.json")
+    adverts = list(read_adverts(house / "ADVERTS.csv"))[:4000]
+    whole, batched = Engine(site), Engine(site)
+    expected, got = [], []
+    second = math.floor(adverts[0].time)
+    for advert in adverts:
+        while advert.time >= second + 1:
+            second += 1
+            expected += whole.update(second)
+            while len(batch := batched.update(second, limit=2)) == 2:
+                got += batch
+            got += batch
+        whole.observe(advert)
+        batched.observe(advert)
+    assert got == expected
+    assert len(expected) > 100

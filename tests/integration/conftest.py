@@ -124,7 +124,7 @@ class Walker:
         for address, (x, y) in tags.items():
             self.hear(address, x, y, **extra)
         self.now += 1.0
-        self.coordinator.async_process(self.now)
+        await self.coordinator.async_process(self.now)
         await self.hass.async_block_till_done()
 
     async def walk(

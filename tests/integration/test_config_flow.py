@@ -163,7 +163,7 @@ async def test_no_scanners_aborts(hass: HomeAssistant, enable_bluetooth: None) -
     assert await hass.config_entries.async_setup(entry.entry_id)
     for bluetooth_entry in hass.config_entries.async_entries("bluetooth"):
         await hass.config_entries.async_unload(bluetooth_entry.entry_id)  # its adapter goes
-    entry.runtime_data.async_process(time.monotonic() + 1000.0)
+    await entry.runtime_data.async_process(time.monotonic() + 1000.0)
     assert entry.runtime_data.engine is None
     result = await _options(hass, entry, "receivers")
     assert result["type"] is FlowResultType.ABORT

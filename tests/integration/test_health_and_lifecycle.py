@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -21,9 +23,11 @@ from custom_components.ble_rtls.const import (
     CONF_SITE,
     DOMAIN,
     EVENT_ZONE_CHANGED,
+    LOCATE_BATCH,
 )
 from custom_components.ble_rtls.identity import ibeacon_payload
-from simulator.proxies import SimulatedProxy
+from simulator.load import Load, LoadSite
+from simulator.proxies import SimulatedProxy, register_proxies
 
 from .conftest import BEACON, TAG_MAC, Walker, two_room_site
 from .test_tracking import Events
@@ -183,3 +187,40 @@ async def test_anchored_site_puts_tags_on_the_map(hass: HomeAssistant, walker: W
     assert tracker.attributes["latitude"] == pytest.approx(52.0 + 5.0 / 111_195, abs=2e-5)
     assert tracker.attributes["longitude"] == pytest.approx(4.0 + 4.0 / 68_460, abs=3e-5)
     assert tracker.attributes["gps_accuracy"] >= 1
+
+
+async def test_large_site_ticks_in_batches_and_stops_mid_tick(
+    hass: HomeAssistant, enable_bluetooth: None
+) -> None:
+    """40 tags take four batches; an unload between them ends the tick; ticks never overlap."""
+    load = Load("busy house", 4, 2, 7.0, 40, 3.0, 0, 0.0)
+    site = LoadSite(load)
+    proxies, unregister = register_proxies(hass, site.receivers)
+    try:
+        entry = MockConfigEntry(
+            domain=DOMAIN, title="Big", options={CONF_SITE: site.document(), CONF_SETTINGS: {}}
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        coordinator = entry.runtime_data
+        now = time.monotonic()
+        for second in site.seconds(8):
+            for receiver, address, rssi in second:
+                proxies[receiver].hear(address, rssi)
+            now += 1.0
+            await coordinator.async_process(now)
+        located = sum(1 for view in coordinator.tags.values() if view.estimate is not None)
+        assert located == load.tags
+
+        for receiver, address, rssi in next(site.seconds(1)):
+            proxies[receiver].hear(address, rssi)
+        tick = hass.async_create_task(coordinator.async_process(now + 60.0))
+        await asyncio.sleep(0)  # the tick has done its first batch and yielded
+        await coordinator.async_process(now + 61.0)  # overlapping: skipped
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await tick
+        published = [view.published_at for view in coordinator.tags.values()]
+        assert LOCATE_BATCH <= published.count(now + 60.0) < load.tags
+        assert now + 61.0 not in published
+    finally:
+        unregister()

@@ -75,12 +75,19 @@ class StreamLocator[S: TagStream]:
         state.last_heard = advert.time
         return True
 
-    def update(self, now: float) -> list[Estimate]:
-        """Estimates for every tag due at `now` that was heard within the window."""
-        estimates = []
+    def update(self, now: float, limit: int | None = None) -> list[Estimate]:
+        """Estimates for the tags due at `now` that were heard within the window.
+
+        With `limit`, at most that many estimates are made; the tags left stay due for the next
+        call with the same `now`, so a host can yield between batches (HA's event loop). Fewer
+        than `limit` estimates means none is left.
+        """
+        estimates: list[Estimate] = []
         interval = self.emit_interval
         for tag_id, state in self.tags.items():
             if now >= state.next_due and now - state.last_heard <= self.window:
+                if limit is not None and len(estimates) >= limit:
+                    break
                 state.next_due += interval * (math.floor((now - state.next_due) / interval) + 1.0)
                 estimate = self._locate(tag_id, state, now)
                 if estimate is not None:
