@@ -163,10 +163,7 @@ class Engine(StreamLocator[_TagState]):
             method = "proximity"
         tracker = state.tracker
         tracker.update(now, (fix.x, fix.y), fix.covariance)
-        (lo_x, lo_y), (hi_x, hi_y) = self._bounds[floor]
-        x = min(max(tracker.state[0], lo_x), hi_x)
-        y = min(max(tracker.state[1], lo_y), hi_y)
-        tracker.state[0], tracker.state[1] = x, y
+        x, y = tracker.clamp(*self._bounds[floor])
         state.fix_radius = (
             fix.radius if state.fix_radius is None else 0.8 * state.fix_radius + 0.2 * fix.radius
         )
