@@ -11,6 +11,7 @@ process; event-loop lag is how late a 1 ms timer fires while a tick runs. Run wi
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import statistics
 import time
@@ -31,7 +32,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Load custom_components/ from this repository."""
+    """Load custom_components/ from this repository; keep the figures readable."""
+    logging.getLogger("homeassistant").setLevel(logging.WARNING)
 
 
 async def _run(
