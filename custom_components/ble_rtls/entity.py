@@ -23,6 +23,7 @@ class BleRtlsEntity(Entity):
 
     _attr_has_entity_name = True
     _attr_should_poll = False
+    _written: tuple[object, object] | None = None
 
     def __init__(
         self,
@@ -62,4 +63,9 @@ class BleRtlsEntity(Entity):
 
     @callback
     def _async_refresh(self) -> None:
+        """Write only what changed: a tag's signal reaches all its entities, most unchanged."""
+        snapshot = (self.state, self.extra_state_attributes)
+        if snapshot == self._written:
+            return
+        self._written = snapshot
         self.async_write_ha_state()
