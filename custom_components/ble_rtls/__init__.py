@@ -16,7 +16,7 @@ from .engine.site import SiteError
 from .services import async_setup_services
 from .site_config import empty_document, validate_document
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.DEVICE_TRACKER, Platform.SENSOR]
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.DEVICE_TRACKER, Platform.IMAGE, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 type BleRtlsConfigEntry = ConfigEntry[SiteCoordinator]

@@ -42,6 +42,9 @@ PUBLISH_MOVE_SHARE: Final = 0.5
 # addresses read from the scanners.
 LOCATE_BATCH: Final = 10
 INGEST_BATCH: Final = 50
+# Published positions a tag's trail on the map keeps, and the map's fastest refresh (s).
+TRAIL: Final = 5
+MAP_MIN_INTERVAL: Final = 2.0
 # Receiver advert rates are averaged over, and published at most once per, this period.
 RATE_PERIOD: Final = 10.0
 # Adverts kept for the export action (about 10 minutes of a busy house).

@@ -51,9 +51,11 @@ from .const import (
     PUBLISH_MOVE_SHARE,
     RATE_PERIOD,
     TICK_INTERVAL,
+    TRAIL,
 )
 from .engine.adverts import Advert
 from .engine.engine import Engine, EngineConfig
+from .engine.render import TagMark
 from .engine.stream import Estimate
 from .identity import APPLE_COMPANY_ID, IdentityResolver
 from .site_config import SiteDocument, engine_site, names, tag_identities, to_lat_lon
@@ -74,6 +76,7 @@ class TagView:
     last_heard: float = -math.inf
     published_at: float = -math.inf
     distances: dict[str, float] = field(default_factory=dict)
+    trail: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=TRAIL))
 
     @property
     def nearest_receiver(self) -> str | None:
@@ -325,6 +328,8 @@ class SiteCoordinator:
             return
         view.missing = False
         if moved or zone_changed:
+            if view.estimate is not None:
+                view.trail.append((view.estimate.x, view.estimate.y))
             view.estimate = estimate
             view.distances = {
                 receiver_id: round(math.hypot(x - estimate.x, y - estimate.y), 1)
@@ -333,6 +338,7 @@ class SiteCoordinator:
             }
         view.published_at = now
         async_dispatcher_send(self.hass, signal(self.entry_id, "tag", view.id))
+        async_dispatcher_send(self.hass, signal(self.entry_id, "map", str(estimate.floor)))
 
     def _change_zone(self, view: TagView, zone: str | None, estimate: Estimate | None) -> None:
         previous = view.zone
@@ -381,6 +387,10 @@ class SiteCoordinator:
                 },
             )
             async_dispatcher_send(self.hass, signal(self.entry_id, "tag", view.id))
+            if view.estimate is not None:
+                async_dispatcher_send(
+                    self.hass, signal(self.entry_id, "map", str(view.estimate.floor))
+                )
 
     def _check_receivers(self, now: float) -> None:
         elapsed = now - self._rate_started
@@ -447,6 +457,14 @@ class SiteCoordinator:
             self.tags if kind == "tag" else self.zones if kind == "zone" else self.receivers
         )
         return views[item_id].name
+
+    def map_marks(self, floor: int) -> list[TagMark]:
+        """The tags to draw on a floor's map: published, not missing."""
+        return [
+            TagMark(view.name, view.estimate.x, view.estimate.y, view.estimate.accuracy, view.trail)
+            for view in self.tags.values()
+            if view.estimate is not None and view.estimate.floor == floor and not view.missing
+        ]
 
     def lat_lon(self, estimate: Estimate) -> tuple[float, float] | None:
         """Latitude and longitude when the site has a geo anchor."""

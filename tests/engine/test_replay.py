@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image as PilImage
 
 from custom_components.ble_rtls.engine import bench
 from custom_components.ble_rtls.engine.adverts import read_adverts
@@ -218,3 +219,29 @@ def test_update_in_batches_gives_the_same_estimates(house: Path) -> None:
         batched.observe(advert)
     assert got == expected
     assert len(expected) > 100
+
+
+def test_render_draws_the_map_of_a_replay(house: Path, tmp_path: Path) -> None:
+    positions, picture = tmp_path / "positions.csv", tmp_path / "map.png"
+    assert _replay_cli(house, house / "ADVERTS.csv", positions) == 0
+    args = ["render", "--site", str(house / "SITE.json"), "--positions", str(positions)]
+    assert main([*args, "--out", str(picture)]) == 0
+    with PilImage.open(picture) as image:
+        assert image.format == "PNG" and image.size[0] > 500
+    assert main([*args, "--out", str(picture), "--floor", "7"]) == 2
+    broken = tmp_path / "broken.csv"
+    broken.write_text("time,tag,x,y,floor,accuracy,zone\n1,a,north,2,0,1,\n", encoding="utf-8")
+    assert (
+        main(
+            [
+                "render",
+                "--site",
+                str(house / "SITE.json"),
+                "--positions",
+                str(broken),
+                "--out",
+                str(picture),
+            ]
+        )
+        == 2
+    )

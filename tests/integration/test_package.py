@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ def test_entity_translation_keys_have_strings_and_icons() -> None:
     for platform, keys in strings.items():
         source = (PACKAGE / f"{platform}.py").read_text(encoding="utf-8")
         for key in keys:
-            assert f'translation_key="{key}"' in source, key
+            assert re.search(rf'translation_key\s*=\s*"{key}"', source), key
 
 
 def test_blueprints_are_valid() -> None:

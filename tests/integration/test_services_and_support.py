@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from PIL import Image, ImageChops
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_fire_time_changed,
     async_get_device_automations,
     async_mock_service,
 )
@@ -227,3 +232,33 @@ async def test_blueprints_notify_on_the_right_crossings(
     await walker.walk(TAG_MAC, (16.0, 5.0), (16.0, 5.0), 6)
     titles = sorted(call.data["title"] for call in notifications)
     assert titles == ["Forklift entered Right room", "Forklift left Left room"]
+
+
+async def test_map_image_shows_the_floor_and_changes_when_a_tag_moves(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, walker: Walker
+) -> None:
+    client = await hass_client()
+
+    async def fetch() -> Image.Image:
+        response = await client.get("/api/image_proxy/image.test_site_map_floor_0")
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "image/png"
+        return Image.open(io.BytesIO(await response.read())).convert("RGB")
+
+    empty = await fetch()
+    await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 6)
+    first_state = hass.states.get("image.test_site_map_floor_0")
+    assert first_state is not None
+    await walker.walk(TAG_MAC, (4.0, 5.0), (16.0, 5.0), 12)
+    await walker.walk(TAG_MAC, (16.0, 5.0), (16.0, 5.0), 4)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3))  # the deferred refresh
+    await hass.async_block_till_done()
+    later_state = hass.states.get("image.test_site_map_floor_0")
+    assert later_state is not None and later_state.state != first_state.state
+    moved = await fetch()
+    assert moved.size == empty.size and moved.size[0] > 500
+    assert ImageChops.difference(empty, moved).getbbox() is not None
+    # the tag's dot (TAG_COLOUR) is drawn in the right half of the plan, where it now is
+    width = moved.size[0]
+    right = moved.crop((width // 2, 0, width, moved.size[1]))
+    assert (3, 110, 200) in {colour for _, colour in right.getcolors(1_000_000) or []}

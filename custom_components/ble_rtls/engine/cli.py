@@ -9,6 +9,7 @@ from pathlib import Path
 from .adverts import AdvertsError, read_adverts
 from .bench import default_datasets, progress_to_stderr, run, table
 from .engine import Engine, EngineConfig
+from .render import RenderError, render_replay
 from .replay import replay, write_positions
 from .simulate import SCENARIOS, write_simulation
 from .site import SiteError, load_site
@@ -49,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench_cmd.add_argument("--seed", type=int, default=1)
 
+    render_cmd = commands.add_parser("render", help="draw the map at the end of POSITIONS.csv")
+    render_cmd.add_argument("--site", required=True, type=Path)
+    render_cmd.add_argument("--positions", required=True, type=Path)
+    render_cmd.add_argument("--out", required=True, type=Path, help="PNG file")
+    render_cmd.add_argument("--floor", type=int, default=None, help="default: the lowest")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "replay":
@@ -57,8 +64,14 @@ def main(argv: list[str] | None = None) -> int:
             folder = write_simulation(args.out, args.scenario, args.duration, args.seed)
             print(f"wrote {folder}/SITE.json, ADVERTS.csv, TRUTH.csv")
             return 0
+        if args.command == "render":
+            site = load_site(args.site)
+            floor = site.floors[0] if args.floor is None else args.floor
+            args.out.write_bytes(render_replay(site, args.positions, floor))
+            print(f"wrote {args.out}", file=sys.stderr)
+            return 0
         return _bench(args)
-    except (SiteError, AdvertsError) as err:
+    except (SiteError, AdvertsError, RenderError) as err:
         print(f"ble-rtls: error: {err}", file=sys.stderr)
         return 2
 
