@@ -1,0 +1,213 @@
+"""`scripts/demo`: a real Home Assistant with BLE RTLS on a simulated warehouse.
+
+First run: simulate the site's radio (`ble-rtls simulate`'s model), write a configuration,
+start Home Assistant, complete onboarding with the demo login and save a long-lived token.
+Later runs reuse all of it. Ctrl-C stops Home Assistant cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from custom_components.ble_rtls.engine.simulate import write_simulation
+
+ROOT = Path(__file__).resolve().parents[1]
+USERNAME, PASSWORD = "demo", "demo-rtls"
+ONBOARDING_EXTRAS = {"met", "radio_browser", "google_translate", "shopping_list"}
+CONFIGURATION = """\
+homeassistant:
+  name: BLE RTLS demo
+  unit_system: metric
+  time_zone: UTC
+  latitude: 52.37
+  longitude: 4.89
+frontend:
+config:
+history:
+logbook:
+http:
+  server_host: {host}
+  server_port: {port}
+ble_rtls_demo:
+  simulation: {simulation}
+"""
+
+
+def prepare(config: Path, host: str, port: int, duration: float) -> None:
+    """The simulation (only if missing) and the configuration."""
+    simulation = config / "simulation"
+    if not (simulation / "ADVERTS.csv").exists():
+        print(f"Simulating {duration:.0f} s of the warehouse's radio (once)...", flush=True)
+        write_simulation(simulation, "warehouse", duration, seed=1)
+    (config / "configuration.yaml").write_text(
+        CONFIGURATION.format(host=host, port=port, simulation=simulation), encoding="utf-8"
+    )
+
+
+async def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Poll the HTTP server until it answers (401 without a token is an answer)."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"Home Assistant exited with code {process.returncode}")
+            try:
+                async with session.get(f"{base}/api/") as response:
+                    if response.status in (200, 401):
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.5)
+    raise SystemExit(f"Home Assistant did not answer on {base} within {timeout:.0f} s")
+
+
+async def onboard(base: str, token_file: Path) -> str:
+    """Complete onboarding once (user, location, analytics); return a long-lived token."""
+    if token_file.exists():
+        return token_file.read_text(encoding="utf-8").strip()
+    client_id = f"{base}/"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{base}/api/onboarding/users",
+            json={
+                "client_id": client_id,
+                "name": "Demo",
+                "username": USERNAME,
+                "password": PASSWORD,
+                "language": "en",
+            },
+        ) as response:
+            response.raise_for_status()
+            code = (await response.json())["auth_code"]
+        async with session.post(
+            f"{base}/auth/token",
+            data={"grant_type": "authorization_code", "code": code, "client_id": client_id},
+        ) as response:
+            response.raise_for_status()
+            access = (await response.json())["access_token"]
+        headers = {"Authorization": f"Bearer {access}"}
+        for step, body in (
+            ("core_config", {}),
+            ("analytics", {}),
+            ("integration", {"client_id": client_id, "redirect_uri": f"{base}/?auth_callback=1"}),
+        ):
+            async with session.post(
+                f"{base}/api/onboarding/{step}", json=body, headers=headers
+            ) as response:
+                response.raise_for_status()
+        await _remove_onboarding_extras(session, base, headers)
+        async with session.ws_connect(f"{base}/api/websocket") as socket:
+            await socket.receive_json()
+            await socket.send_json({"type": "auth", "access_token": access})
+            await socket.receive_json()
+            await socket.send_json(
+                {
+                    "id": 1,
+                    "type": "auth/long_lived_access_token",
+                    "client_name": "BLE RTLS demo",
+                    "lifespan": 3650,
+                }
+            )
+            token = str((await socket.receive_json())["result"])
+    token_file.write_text(token, encoding="utf-8")
+    return token
+
+
+async def _remove_onboarding_extras(
+    session: aiohttp.ClientSession, base: str, headers: dict[str, str]
+) -> None:
+    """Onboarding adds weather, radio and speech integrations; the demo needs none of them."""
+    url = f"{base}/api/config/config_entries/entry"
+    async with session.get(url, headers=headers) as response:
+        entries = await response.json()
+    for entry in entries:
+        if entry["domain"] in ONBOARDING_EXTRAS:
+            async with session.delete(f"{url}/{entry['entry_id']}", headers=headers) as response:
+                response.raise_for_status()
+
+
+async def wait_until_running(base: str, token: str, timeout: float) -> None:
+    """Poll until Home Assistant has finished starting (its config says RUNNING)."""
+    deadline = time.monotonic() + timeout
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            async with session.get(f"{base}/api/config", headers=headers) as response:
+                if response.status == 200 and (await response.json()).get("state") == "RUNNING":
+                    return
+            await asyncio.sleep(0.5)
+    raise SystemExit(f"Home Assistant did not finish starting within {timeout:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo until Ctrl-C (or SIGTERM)."""
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
+    parser.add_argument("--config", type=Path, default=ROOT / ".demo", help="config folder")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--duration", type=float, default=600.0, help="simulated seconds, looped")
+    parser.add_argument("--timeout", type=float, default=180.0, help="start-up limit, seconds")
+    args = parser.parse_args(argv)
+    config = args.config.resolve()
+    config.mkdir(parents=True, exist_ok=True)
+    prepare(config, args.host, args.port, args.duration)
+    base = f"http://{args.host}:{args.port}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulator.run_hass",
+            "--config",
+            str(config),
+            "--skip-pip",
+            "--log-file",
+            str(config / "home-assistant.log"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stop = signal.getsignal(signal.SIGINT)
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        process.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        asyncio.run(wait_until_up(base, process, args.timeout))
+        token = asyncio.run(onboard(base, config / "demo-token.txt"))
+        asyncio.run(wait_until_running(base, token, args.timeout))
+        print(
+            f"BLE RTLS demo is running on {base}\n"
+            f"  login: {USERNAME} / {PASSWORD}\n"
+            f"  API token: {config / 'demo-token.txt'} ({token[:8]}...)\n"
+            f"  log: {config / 'home-assistant.log'}\n"
+            "Ctrl-C stops it.",
+            flush=True,
+        )
+        code = process.wait()
+        return 0 if stopping and code in (0, -signal.SIGTERM) else code
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        signal.signal(signal.SIGINT, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The one-command demo, started as a user would start it."""
