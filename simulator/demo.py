@@ -29,6 +29,12 @@ homeassistant:
   time_zone: UTC
   latitude: 52.37
   longitude: 4.89
+  auth_providers:
+    # A browser on this machine is logged in as the demo user without a password.
+    - type: trusted_networks
+      trusted_networks: ["127.0.0.1/32", "::1/128"]
+      allow_bypass_login: true
+    - type: homeassistant
 frontend:
 config:
 history:
@@ -141,10 +147,57 @@ async def wait_until_running(base: str, token: str, timeout: float) -> None:
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             async with session.get(f"{base}/api/config", headers=headers) as response:
-                if response.status == 200 and (await response.json()).get("state") == "RUNNING":
-                    return
+                state = await response.json() if response.status == 200 else {}
+            if state.get("recovery_mode"):
+                raise SystemExit("Home Assistant started in recovery mode: see its log")
+            if state.get("state") == "RUNNING":
+                return
             await asyncio.sleep(0.5)
     raise SystemExit(f"Home Assistant did not finish starting within {timeout:.0f} s")
+
+
+async def save_dashboard(base: str, token: str) -> None:
+    """The default dashboard: the map, each tag's zone, each zone's occupancy."""
+    headers = {"Authorization": f"Bearer {token}"}
+    ids: list[str] = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(120):  # the site's entities appear just after start-up on a first run
+            async with session.get(f"{base}/api/states", headers=headers) as response:
+                ids = sorted(state["entity_id"] for state in await response.json())
+            if any("_map_floor_" in i for i in ids):
+                break
+            await asyncio.sleep(0.5)
+    maps = [i for i in ids if i.startswith("image.") and "_map_floor_" in i]
+    cards: list[dict[str, object]] = [
+        {"type": "picture-entity", "entity": entity, "show_state": False, "show_name": True}
+        for entity in maps
+    ]
+    cards += [
+        {
+            "type": "entities",
+            "title": "Zone occupancy",
+            "entities": [i for i in ids if i.startswith("sensor.") and i.endswith("_occupancy")],
+        },
+        {
+            "type": "entities",
+            "title": "Where the tags are",
+            "entities": [i for i in ids if i.startswith("sensor.") and i.endswith("_zone")],
+        },
+    ]
+    view = {"title": "BLE RTLS", "path": "rtls", "type": "sidebar", "cards": cards}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/websocket") as socket,
+    ):
+        await socket.receive_json()
+        await socket.send_json({"type": "auth", "access_token": token})
+        await socket.receive_json()
+        await socket.send_json(
+            {"id": 1, "type": "lovelace/config/save", "config": {"views": [view]}}
+        )
+        result = await socket.receive_json()
+        if not result.get("success"):
+            raise SystemExit(f"could not save the demo dashboard: {result}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(wait_until_up(base, process, args.timeout))
         token = asyncio.run(onboard(base, config / "demo-token.txt"))
         asyncio.run(wait_until_running(base, token, args.timeout))
+        asyncio.run(save_dashboard(base, token))
         print(
             f"BLE RTLS demo is running on {base}\n"
             f"  login: {USERNAME} / {PASSWORD}\n"

@@ -63,7 +63,12 @@ def demo_site(
             for t in simulation["tags"]
         ],
         "zones": simulation["zones"],
-        "path_loss": simulation["path_loss"],
+        # As if the installer had calibrated: the simulated radio's true exponent. (The
+        # benchmark starts from wrong values instead, to test self-calibration.)
+        "path_loss": {
+            **simulation["path_loss"],
+            "exponent": simulation["simulation"]["true_exponent"],
+        },
     }
     return document, receivers, tags
 
