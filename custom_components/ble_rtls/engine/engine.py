@@ -217,12 +217,8 @@ class Engine(StreamLocator[_TagState]):
                 if best is None or fix.cost < best.cost:
                     best = fix
             assert best is not None
-        dx = best.x - positions[:, 0]
-        dy = best.y - positions[:, 1]
-        dz = state.tag.height - positions[:, 2]
-        log_ranges = -5.0 * np.log10(np.maximum(dx * dx + dy * dy + dz * dz, 0.25))
         self.calibration.learn(
-            tag_id, state.tag.ref_rssi_1m, indices, best.residuals, best.weights, log_ranges
+            tag_id, state.tag.ref_rssi_1m, indices, best.residuals, best.weights, best.log_ranges
         )
         return best
 

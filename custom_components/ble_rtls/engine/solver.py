@@ -13,7 +13,7 @@ closed form for three receivers) are kept as named baselines.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
@@ -41,6 +41,7 @@ class Fix:
     cost: float
     residuals: Array
     weights: Array
+    log_ranges: Array = field(default_factory=lambda: np.zeros(0))  # -10 log10(range) each
 
     @property
     def radius(self) -> float:
@@ -131,7 +132,7 @@ def _rssi_fix(
 ) -> Fix:
     """Residuals, Huber weights, cost and covariance (inverse information) at (px, py)."""
     slope = -10.0 * exponent / LN10
-    residuals, robust = [], []
+    residuals, robust, log_ranges = [], [], []
     i00 = i11 = COVARIANCE_FLOOR
     i01 = cost = 0.0
     for x, y, dz, reading, ref, inverse in zip(
@@ -140,7 +141,8 @@ def _rssi_fix(
         dx = px - x
         dy = py - y
         d2 = max(dx * dx + dy * dy + dz, MIN_SQUARED_RANGE)
-        residual = reading - ref + 5.0 * exponent * math.log10(d2)
+        log_range = -5.0 * math.log10(d2)
+        residual = reading - ref - exponent * log_range
         z = abs(residual) * inverse
         huber = 1.0 if z <= HUBER_K else HUBER_K / z
         cost += z * z if z <= HUBER_K else 2.0 * HUBER_K * z - HUBER_K * HUBER_K
@@ -151,9 +153,12 @@ def _rssi_fix(
         i11 += weight * k * dy * k * dy
         residuals.append(residual)
         robust.append(huber)
+        log_ranges.append(log_range)
     det = i00 * i11 - i01 * i01
     covariance = np.array([[i11 / det, -i01 / det], [-i01 / det, i00 / det]])
-    return Fix(px, py, covariance, cost, np.array(residuals), np.array(robust))
+    return Fix(
+        px, py, covariance, cost, np.array(residuals), np.array(robust), np.array(log_ranges)
+    )
 
 
 def solve_ranges(
