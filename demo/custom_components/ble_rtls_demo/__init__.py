@@ -1,15 +1,17 @@
 """The demo's radio: a recorded simulation played through simulated proxies, in a loop.
 
 The proxies are remote scanners in HA's bluetooth manager, so the demo takes the path real
-proxies take; only the radio is simulated (`ble-rtls simulate`'s model). On first start it
-also creates the BLE RTLS site for the simulation.
+proxies take; only the radio is simulated (`ble-rtls simulate`'s model), played forward and
+backward in turn so tags never jump. On first start it also creates the BLE RTLS site.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,22 @@ def demo_site(
     return document, receivers, tags
 
 
+def ping_pong(adverts: list[Advert]) -> Iterator[tuple[float, Advert]]:
+    """The recording forward, then backward, forever: (seconds from the start, advert).
+
+    Played backward, every tag walks its path back, so the loop has no jump.
+    """
+    start, end = adverts[0].time, adverts[-1].time
+    span = end - start
+    for lap in itertools.count():
+        if lap % 2 == 0:
+            for advert in adverts:
+                yield lap * span + advert.time - start, advert
+        else:
+            for advert in reversed(adverts):
+                yield lap * span + end - advert.time, advert
+
+
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the proxies and play the simulation; create the site on first start."""
     folder = Path(config[DOMAIN]["simulation"])
@@ -94,18 +112,14 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
             )
 
     async def play() -> None:
-        start, duration = adverts[0].time, adverts[-1].time - adverts[0].time
         began = time.monotonic()
-        index, lap = 0, 0
+        upcoming = ping_pong(adverts)
+        offset, advert = next(upcoming)
         while True:
-            elapsed = time.monotonic() - began - lap * duration
-            if elapsed >= duration:
-                index, lap = 0, lap + 1
-                continue
-            while index < len(adverts) and adverts[index].time - start <= elapsed:
-                advert = adverts[index]
+            elapsed = time.monotonic() - began
+            while offset <= elapsed:
                 proxies[receivers[advert.receiver]].hear(tags[advert.tag], round(advert.rssi))
-                index += 1
+                offset, advert = next(upcoming)
             await asyncio.sleep(STEP_S)
 
     hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STARTED, create_site)
