@@ -20,7 +20,9 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN, EVENT_TAG_MISSING, EVENT_ZONE_CHANGED
+from .const import CONF_SITE, DOMAIN, EVENT_TAG_MISSING, EVENT_ZONE_CHANGED
+from .coordinator import device_identifier
+from .site_config import empty_document, names
 
 ENTERED, LEFT, MISSING = "entered_zone", "left_zone", "missing"
 TRIGGER_TYPES = (ENTERED, LEFT, MISSING)
@@ -36,10 +38,9 @@ def _tag_zones(hass: HomeAssistant, device_id: str) -> dict[str, str] | None:
     if device is None:
         return None
     for entry in hass.config_entries.async_entries(DOMAIN):
-        prefix = f"{entry.entry_id}_tag_"
+        _, prefix = device_identifier(entry.entry_id, "tag", "")
         if any(d == DOMAIN and i.startswith(prefix) for d, i in device.identifiers):
-            site = entry.options.get("site", {})
-            return {z["id"]: z.get("name", z["id"]) for z in site.get("zones", [])}
+            return names(entry.options.get(CONF_SITE) or empty_document(), "zones")
     return None
 
 
