@@ -21,7 +21,8 @@ from typing import Any
 import aiohttp
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -32,7 +33,7 @@ async def capture(url: str, out: Path, width: int, height: int, wait: float) -> 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("chromium is not installed (Debian: apt-get install chromium)")
-    port = _free_port()
+    port = free_port()
     browser = subprocess.Popen(
         [
             chromium,

@@ -53,12 +53,9 @@ EXPORT_BUFFER: Final = 50_000
 EVENT_ZONE_CHANGED: Final = "ble_rtls_zone_changed"
 EVENT_TAG_MISSING: Final = "ble_rtls_tag_missing"
 
-ATTR_TAG: Final = "tag"
 ATTR_X: Final = "x"
 ATTR_Y: Final = "y"
 ATTR_FLOOR: Final = "floor"
 ATTR_ZONE: Final = "zone"
-ATTR_FROM_ZONE: Final = "from_zone"
-ATTR_TO_ZONE: Final = "to_zone"
 
 ISSUE_RECEIVER_SILENT: Final = "receiver_silent"

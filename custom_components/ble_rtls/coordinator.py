@@ -116,6 +116,19 @@ def device_identifier(entry_id: str, kind: str, item_id: str) -> tuple[str, str]
     return (DOMAIN, f"{entry_id}_{kind}_{item_id}")
 
 
+def device_tag(entry_id: str, identifiers: set[tuple[str, str]]) -> str | None:
+    """The tag id of a device of this site, from its registry identifiers; None if no tag."""
+    _, prefix = device_identifier(entry_id, "tag", "")
+    return next(
+        (
+            value.removeprefix(prefix)
+            for domain, value in identifiers
+            if domain == DOMAIN and value.startswith(prefix)
+        ),
+        None,
+    )
+
+
 class SiteCoordinator:
     """Owns the engine, the bluetooth subscriptions and the views of one site."""
 
@@ -133,6 +146,7 @@ class SiteCoordinator:
         self.document = document
         self.settings = settings
         self.site = engine_site(document)
+        area_ids = {item["id"]: item.get("area_id") for item in document["zones"]}
         self.engine = (
             Engine(
                 self.site,
@@ -151,14 +165,10 @@ class SiteCoordinator:
         self.tags = {
             tag_id: TagView(tag_id, name) for tag_id, name in names(document, "tags").items()
         }
+        zone_names = names(document, "zones")
         self.zones = {
-            item["id"]: ZoneView(
-                item["id"],
-                item.get("name") or item["id"],
-                int(item.get("floor", 0)),
-                item.get("area_id"),
-            )
-            for item in document["zones"]
+            zone.id: ZoneView(zone.id, zone_names[zone.id], zone.floor, area_ids.get(zone.id))
+            for zone in self.site.zones
         }
         self.receivers = {
             receiver_id: ReceiverView(receiver_id, name)
@@ -254,7 +264,6 @@ class SiteCoordinator:
                 await asyncio.sleep(0)
                 if self._stopped:
                     return
-            engine.events.clear()
         self._check_missing(now)
         if now - self._rate_started >= RATE_PERIOD:
             self._check_receivers(now)
@@ -313,14 +322,13 @@ class SiteCoordinator:
         if zone_changed:
             self._change_zone(view, estimate.zone, estimate)
         published = view.estimate
-        moved = (
-            published is None
-            or published.floor != estimate.floor
-            or math.hypot(published.x - estimate.x, published.y - estimate.y)
-            >= max(PUBLISH_MIN_MOVE, PUBLISH_MOVE_SHARE * published.accuracy)
-            or abs(published.accuracy - estimate.accuracy)
-            >= max(PUBLISH_MIN_MOVE, PUBLISH_MOVE_SHARE * published.accuracy)
-        )
+        moved = published is None or published.floor != estimate.floor
+        if published is not None and not moved:
+            news = max(PUBLISH_MIN_MOVE, PUBLISH_MOVE_SHARE * published.accuracy)
+            moved = (
+                math.hypot(published.x - estimate.x, published.y - estimate.y) >= news
+                or abs(published.accuracy - estimate.accuracy) >= news
+            )
         interval = float(self.settings[CONF_PUBLISH_INTERVAL])
         due = now - view.published_at >= interval
         heartbeat = now - view.published_at >= max(interval, 60.0)
@@ -431,7 +439,7 @@ class SiteCoordinator:
 
     def device_id(self, tag_id: str) -> str | None:
         """The HA device of a tag (cached: events carry it for device triggers)."""
-        if tag_id not in self._device_ids or self._device_ids[tag_id] is None:
+        if self._device_ids.get(tag_id) is None:
             device = dr.async_get(self.hass).async_get_device(
                 identifiers={device_identifier(self.entry_id, "tag", tag_id)}
             )

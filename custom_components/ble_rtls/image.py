@@ -6,6 +6,8 @@ most every MAP_MIN_INTERVAL seconds, so a busy site costs a few renders a minute
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from homeassistant.components.image import ImageEntity
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -45,9 +47,13 @@ class SiteMap(ImageEntity):
         self._attr_translation_placeholders = {"floor": str(floor)}
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.entry_id)})
         self._updated = dt_util.utcnow()
-        self._attr_image_last_updated = self._updated
         self._png: bytes | None = None
         self._pending = False
+
+    @property
+    def image_last_updated(self) -> datetime:
+        """When the plan last changed (at most every MAP_MIN_INTERVAL seconds)."""
+        return self._updated
 
     async def async_added_to_hass(self) -> None:
         """Follow the floor's changes; unloading disconnects and cancels a pending refresh."""
@@ -80,7 +86,7 @@ class SiteMap(ImageEntity):
     @callback
     def _async_mark_changed(self) -> None:
         self._png = None
-        self._updated = self._attr_image_last_updated = dt_util.utcnow()
+        self._updated = dt_util.utcnow()
         self.async_write_ha_state()
 
     async def async_image(self) -> bytes | None:

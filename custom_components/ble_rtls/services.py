@@ -20,7 +20,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util import slugify
 
 from .const import CONF_SITE, DOMAIN
-from .coordinator import device_identifier
+from .coordinator import device_tag
 from .engine.adverts import Advert, write_adverts
 from .engine.pathloss import fit_path_loss
 from .site_config import replace_item
@@ -115,16 +115,22 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
     found = None
     if device is not None:
         for entry in _loaded_entries(hass, None):
-            for tag_id in entry.runtime_data.tags:
-                if device_identifier(entry.entry_id, "tag", tag_id) in device.identifiers:
-                    found = entry, tag_id
+            tag_id = device_tag(entry.entry_id, device.identifiers)
+            if tag_id in entry.runtime_data.tags:
+                found = entry, tag_id
     if found is None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_a_tag")
     entry, tag_id = found
     coordinator = entry.runtime_data
     site = coordinator.site
     engine = coordinator.engine
-    rssi = engine.filtered_rssi(tag_id, time.monotonic()) if engine else {}
+    if engine is None:  # a site without receivers hears nothing
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="too_few_receivers",
+            translation_placeholders={"count": "0"},
+        )
+    rssi = engine.filtered_rssi(tag_id, time.monotonic())
     floor = call.data.get("floor", site.floors[0] if site.floors else 0)
     height = site.tag(tag_id).height
     distances, values = [], []
@@ -143,7 +149,7 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
             translation_key="too_few_receivers",
             translation_placeholders={"count": str(len(values))},
         )
-    exponent = engine.calibration.exponent if engine else site.path_loss.exponent
+    exponent = engine.calibration.exponent
     references = [
         v + 10.0 * exponent * math.log10(d) for d, v in zip(distances, values, strict=True)
     ]

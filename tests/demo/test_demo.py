@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,10 @@ from typing import Any
 import requests
 from PIL import Image
 
+from simulator.screenshot import free_port
+
 ROOT = Path(__file__).parents[2]
 START_TIMEOUT = 180.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _start(config: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
@@ -73,7 +68,7 @@ def _states(base: str, token: str) -> dict[str, Any]:
 def test_demo_runs_a_real_home_assistant_with_moving_tags(
     tmp_path: Path, socket_enabled: None
 ) -> None:
-    config, port = tmp_path / "demo", _free_port()
+    config, port = tmp_path / "demo", free_port()
     base = f"http://127.0.0.1:{port}"
     process, printed = _start(config, port)
     try:

@@ -262,3 +262,22 @@ async def test_map_image_shows_the_floor_and_changes_when_a_tag_moves(
     width = moved.size[0]
     right = moved.crop((width // 2, 0, width, moved.size[1]))
     assert (3, 110, 200) in {colour for _, colour in right.getcolors(1_000_000) or []}
+
+
+async def test_calibrate_on_a_site_without_receivers_says_none_hear_it(
+    hass: HomeAssistant, enable_bluetooth: None
+) -> None:
+    site = {"receivers": [], "tags": [{"id": "keys", "address": TAG_MAC}], "zones": []}
+    entry = MockConfigEntry(domain=DOMAIN, title="New", options={CONF_SITE: site})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    with pytest.raises(ServiceValidationError) as unheard:
+        await hass.services.async_call(
+            DOMAIN,
+            "calibrate",
+            {"device_id": _device(hass, entry, "tag", "keys"), "x": 1, "y": 1},
+            blocking=True,
+            return_response=True,
+        )
+    assert unheard.value.translation_placeholders == {"count": "0"}
+    assert entry.options[CONF_SITE] == site

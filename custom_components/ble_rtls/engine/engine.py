@@ -27,7 +27,7 @@ from .site import Site, Tag
 from .solver import Fix, solve_rssi
 from .stream import Estimate, Method, StreamLocator, TagStream
 from .tracker import MOTION_MODELS, PositionTracker
-from .zones import ZoneEvent, ZoneMap, ZoneTracker
+from .zones import ZoneMap, ZoneTracker
 
 type Array = NDArray[np.float64]
 type RssiFilter = Literal["trimmed", "kalman"]
@@ -92,7 +92,6 @@ class Engine(StreamLocator[_TagState]):
             receiver_count=len(site.receivers),
             enabled=self.config.self_calibrate,
         )
-        self.events: list[ZoneEvent] = []
 
     def _observed(self, state: _TagState, index: int, rssi: float) -> None:
         if self.config.rssi_filter == "kalman":
@@ -168,7 +167,7 @@ class Engine(StreamLocator[_TagState]):
             fix.radius if state.fix_radius is None else 0.8 * state.fix_radius + 0.2 * fix.radius
         )
         accuracy = max(tracker.radius, state.fix_radius)
-        self.events.extend(state.zone.update(now, floor, float(x), float(y), accuracy))
+        state.zone.update(now, floor, float(x), float(y), accuracy)
         return Estimate(
             now, tag_id, float(x), float(y), floor, accuracy, state.zone.zone, len(on_floor), method
         )
