@@ -1,4 +1,4 @@
-"""BLE RTLS: Bluetooth real-time location on a site plan, from HA's bluetooth proxies."""
+"""BLE RTLS: Bluetooth real-time location on a site plan, and companion phones' alarms."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMAIN
+from .const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMAIN
 from .coordinator import SiteCoordinator, device_identifier
 from .engine.site import SiteError
+from .phones import PhoneHub
 from .services import async_setup_services
 from .site_config import empty_document, validate_document
 
@@ -36,6 +37,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
         raise ConfigEntryError(str(err)) from err
     settings = {**DEFAULT_SETTINGS, **entry.options.get(CONF_SETTINGS, {})}
     coordinator = SiteCoordinator(hass, entry.entry_id, entry.title, document, settings)
+    coordinator.phones = PhoneHub(hass, coordinator, entry.options.get(CONF_PHONES, []))
+    await coordinator.phones.async_load()
     entry.runtime_data = coordinator
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
@@ -47,6 +50,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
     _remove_stale_devices(hass, entry, coordinator)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(coordinator.async_start())
+    entry.async_on_unload(coordinator.phones.async_start())
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     return True
 
@@ -70,6 +74,7 @@ def _remove_stale_devices(
             ("tag", coordinator.tags),
             ("zone", coordinator.zones),
             ("receiver", coordinator.receivers),
+            ("phone", coordinator.phones.phones),
         )
         for item_id in items
     }

@@ -1,4 +1,4 @@
-"""Binary sensors: a zone is occupied; a receiver is online."""
+"""Binary sensors: a zone is occupied; a receiver is online; a phone's alarm is raised."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from . import BleRtlsConfigEntry
 from .coordinator import SiteCoordinator
 from .entity import BleRtlsEntity
+from .phones import PhoneView
 
 OCCUPIED = BinarySensorEntityDescription(
     key="occupied", translation_key="occupied", device_class=BinarySensorDeviceClass.OCCUPANCY
@@ -24,6 +26,9 @@ ONLINE = BinarySensorEntityDescription(
     device_class=BinarySensorDeviceClass.CONNECTIVITY,
     entity_category=EntityCategory.DIAGNOSTIC,
 )
+PANIC = BinarySensorEntityDescription(
+    key="panic", translation_key="panic", device_class=BinarySensorDeviceClass.SAFETY
+)
 
 
 async def async_setup_entry(
@@ -31,12 +36,13 @@ async def async_setup_entry(
     entry: BleRtlsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Occupied per zone, online per receiver."""
+    """Occupied per zone, online per receiver, panic per phone."""
     coordinator = entry.runtime_data
     entities: list[BinarySensorEntity] = [
         ZoneOccupied(coordinator, zone_id) for zone_id in coordinator.zones
     ]
     entities += [ReceiverOnline(coordinator, rid) for rid in coordinator.receivers]
+    entities += [PhonePanic(coordinator, phone_id) for phone_id in coordinator.phones.phones]
     async_add_entities(entities)
 
 
@@ -62,3 +68,33 @@ class ReceiverOnline(BleRtlsEntity, BinarySensorEntity):
     def is_on(self) -> bool | None:
         """Unknown until the first health check after the silence threshold."""
         return self.coordinator.receivers[self._item_id].online
+
+
+class PhonePanic(BleRtlsEntity, BinarySensorEntity):
+    """On (unsafe) from a panic until the phone cancels it or someone acknowledges it."""
+
+    def __init__(self, coordinator: SiteCoordinator, phone_id: str) -> None:
+        super().__init__(coordinator, "phone", phone_id, PANIC)
+        self._view: PhoneView = coordinator.phones.phones[phone_id]
+
+    @property
+    def is_on(self) -> bool:
+        """An alarm is active."""
+        return self._view.panic is not None and self._view.panic.state == "active"
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object]:
+        """The last alarm: its id, state, time, note and where."""
+        panic = self._view.panic
+        if panic is None:
+            return {}
+        fix = panic.fix
+        return {
+            "panic_id": panic.id,
+            "panic_state": panic.state,
+            "time": dt_util.utc_from_timestamp(panic.time).isoformat(),
+            "note": panic.note,
+            "latitude": None if fix is None else fix.latitude,
+            "longitude": None if fix is None else fix.longitude,
+            "map_url": None if fix is None else fix.map_url,
+        }

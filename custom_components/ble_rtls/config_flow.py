@@ -6,19 +6,23 @@ error and the stored site stays as it was.
 
 from __future__ import annotations
 
+import io
 import json
+import secrets
 from typing import Any, Literal
 
 import voluptuous as vol
 from habluetooth import get_manager
-from homeassistant.components import bluetooth
+from homeassistant.components import bluetooth, webhook
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
 from homeassistant.core import callback
 from homeassistant.helpers import selector
+from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import slugify
 
 from .const import (
     CONF_MISSING_AFTER,
+    CONF_PHONES,
     CONF_PUBLISH_INTERVAL,
     CONF_RECEIVER_SILENT_AFTER,
     CONF_RSSI_FILTER,
@@ -33,6 +37,7 @@ from .const import (
 )
 from .engine.site import DEFAULT_EXPONENT, DEFAULT_REF_RSSI_1M, MOTION_CLASSES, SiteError
 from .identity import IDENTITY_KINDS, IdentityError, ibeacon_id, identity_of, normalize
+from .phones import pairing_payload
 from .site_config import SiteDocument, empty_document, names, replace_item, validate_document
 
 CONF_NAME = "name"
@@ -44,6 +49,9 @@ CONF_IDENTITY = "identity"
 CONF_POLYGON = "polygon"
 CONF_AREA = "area_id"
 CONF_CANDIDATE = "candidate"
+CONF_TAG = "tag"
+CONF_NEW_SECRET = "new_secret"
+CONF_SHOW_PAIRING = "show_pairing"
 NEW_ITEM = "__new__"
 MANUAL = "__manual__"
 CANDIDATE_COUNT = 20
@@ -93,6 +101,15 @@ def _unique_id(wanted: str, taken: set[str]) -> str:
     while candidate in taken:
         candidate, counter = f"{base}_{counter}", counter + 1
     return candidate
+
+
+def _qr_svg(text: str) -> str:
+    """The text as a QR code in SVG, for the pairing step's description."""
+    import pyqrcode  # noqa: PLC0415  # HA's own pin (homekit, TOTP); loaded when pairing
+
+    buffer = io.BytesIO()
+    pyqrcode.create(text, error="M").svg(buffer, scale=4, quiet_zone=4)
+    return buffer.getvalue().decode()
 
 
 def _parse_polygon(text: str) -> list[list[float]]:
@@ -157,6 +174,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
     def __init__(self) -> None:
         self._item_id: str | None = None
         self._prefill: dict[str, Any] = {}
+        self._phone: dict[str, Any] = {}
 
     @property
     def _document(self) -> SiteDocument:
@@ -201,7 +219,15 @@ class BleRtlsOptionsFlow(OptionsFlow):
         """What to change."""
         return self.async_show_menu(
             step_id="init",
-            menu_options=["receivers", "tags", "zones", "settings", "import_site", "export_site"],
+            menu_options=[
+                "receivers",
+                "tags",
+                "zones",
+                "phones",
+                "settings",
+                "import_site",
+                "export_site",
+            ],
         )
 
     # Receivers
@@ -435,6 +461,86 @@ class BleRtlsOptionsFlow(OptionsFlow):
             ),
             errors=errors,
             description_placeholders=placeholders,
+        )
+
+    # Companion phones
+
+    @property
+    def _phones(self) -> list[dict[str, Any]]:
+        stored: list[dict[str, Any]] = self.config_entry.options.get(CONF_PHONES, [])
+        return stored
+
+    def _save_phone(self, item: dict[str, Any] | None) -> ConfigFlowResult:
+        phones = [phone for phone in self._phones if phone["id"] != self._item_id]
+        options = dict(self.config_entry.options)
+        options[CONF_PHONES] = phones if item is None else [*phones, item]
+        return self.async_create_entry(data=options)
+
+    async def async_step_phones(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Pick a paired phone to edit, or pair a new one."""
+        if user_input is not None:
+            if user_input[CONF_ITEM] != NEW_ITEM:
+                self._item_id = user_input[CONF_ITEM]
+            return await self.async_step_phone()
+        options = {NEW_ITEM: "Pair a phone"} | {p["id"]: p["name"] for p in self._phones}
+        return self.async_show_form(
+            step_id="phones",
+            data_schema=vol.Schema({vol.Required(CONF_ITEM): _labelled(options)}),
+        )
+
+    async def async_step_phone(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Name a phone and the tag its person carries; unpair or re-key a paired one."""
+        current = next((p for p in self._phones if p["id"] == self._item_id), None)
+        if user_input is not None:
+            if user_input.get(CONF_REMOVE):
+                return self._save_phone(None)
+            name = user_input[CONF_NAME].strip()
+            if self._item_id is None:
+                self._item_id = _unique_id(name, {p["id"] for p in self._phones})
+            rekey = current is None or bool(user_input.get(CONF_NEW_SECRET))
+            keys = (
+                {"webhook_id": webhook.async_generate_id(), "secret": secrets.token_urlsafe(32)}
+                if current is None or rekey
+                else {"webhook_id": current["webhook_id"], "secret": current["secret"]}
+            )
+            self._phone = {"id": self._item_id, "name": name or self._item_id, **keys}
+            if user_input.get(CONF_TAG):
+                self._phone[CONF_TAG] = user_input[CONF_TAG]
+            if rekey or user_input.get(CONF_SHOW_PAIRING):
+                return await self.async_step_pair()
+            return self._save_phone(self._phone)
+        tags = names(self._document, "tags")
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(CONF_NAME): selector.TextSelector(),
+            vol.Optional(CONF_TAG): _labelled(tags),
+        }
+        if current is not None:
+            fields[vol.Optional(CONF_SHOW_PAIRING, default=False)] = selector.BooleanSelector()
+            fields[vol.Optional(CONF_NEW_SECRET, default=False)] = selector.BooleanSelector()
+            fields[vol.Optional(CONF_REMOVE, default=False)] = selector.BooleanSelector()
+        return self.async_show_form(
+            step_id="phone",
+            data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), current or {}),
+        )
+
+    async def async_step_pair(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show the pairing payload as text and QR code; saving makes it valid."""
+        if user_input is not None:
+            return self._save_phone(self._phone)
+        try:
+            url = get_url(self.hass, allow_internal=True, prefer_external=True)
+        except NoURLAvailableError:
+            return self.async_abort(reason="no_url")
+        payload = pairing_payload(url, self._phone)
+        qr_code = await self.hass.async_add_executor_job(_qr_svg, payload)
+        return self.async_show_form(
+            step_id="pair",
+            data_schema=vol.Schema({}),
+            description_placeholders={
+                "phone": self._phone["name"],
+                "payload": payload,
+                "qr_code": qr_code,
+            },
         )
 
     # Settings, import and export

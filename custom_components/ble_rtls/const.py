@@ -9,6 +9,7 @@ DOMAIN: Final = "ble_rtls"
 
 CONF_SITE: Final = "site"
 CONF_SETTINGS: Final = "settings"
+CONF_PHONES: Final = "phones"
 
 # Settings (options flow "settings" step); defaults are what the README's figures used.
 CONF_RSSI_FILTER: Final = "rssi_filter"
@@ -52,6 +53,9 @@ EXPORT_BUFFER: Final = 50_000
 
 EVENT_ZONE_CHANGED: Final = "ble_rtls_zone_changed"
 EVENT_TAG_MISSING: Final = "ble_rtls_tag_missing"
+EVENT_PANIC: Final = "ble_rtls_panic"
+EVENT_PANIC_CANCELLED: Final = "ble_rtls_panic_cancelled"
+EVENT_PANIC_ACKNOWLEDGED: Final = "ble_rtls_panic_acknowledged"
 
 ATTR_X: Final = "x"
 ATTR_Y: Final = "y"

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bleak.backends.scanner import AdvertisementData
 from homeassistant.components import bluetooth
@@ -59,6 +59,9 @@ from .engine.render import TagMark
 from .engine.stream import Estimate
 from .identity import APPLE_COMPANY_ID, IdentityResolver
 from .site_config import SiteDocument, engine_site, names, tag_identities, to_lat_lon
+
+if TYPE_CHECKING:
+    from .phones import PhoneHub
 
 type Settings = dict[str, Any]
 
@@ -116,9 +119,9 @@ def device_identifier(entry_id: str, kind: str, item_id: str) -> tuple[str, str]
     return (DOMAIN, f"{entry_id}_{kind}_{item_id}")
 
 
-def device_tag(entry_id: str, identifiers: set[tuple[str, str]]) -> str | None:
-    """The tag id of a device of this site, from its registry identifiers; None if no tag."""
-    _, prefix = device_identifier(entry_id, "tag", "")
+def device_item(entry_id: str, kind: str, identifiers: set[tuple[str, str]]) -> str | None:
+    """The tag (or phone) id of a device of this site from its identifiers; None if none."""
+    _, prefix = device_identifier(entry_id, kind, "")
     return next(
         (
             value.removeprefix(prefix)
@@ -131,6 +134,9 @@ def device_tag(entry_id: str, identifiers: set[tuple[str, str]]) -> str | None:
 
 class SiteCoordinator:
     """Owns the engine, the bluetooth subscriptions and the views of one site."""
+
+    # The site's companion phones; set up beside the coordinator (they follow its tags).
+    phones: PhoneHub
 
     def __init__(
         self,
@@ -437,14 +443,15 @@ class SiteCoordinator:
     def _issue_id(self, receiver_id: str) -> str:
         return f"{ISSUE_RECEIVER_SILENT}_{self.entry_id}_{receiver_id}"
 
-    def device_id(self, tag_id: str) -> str | None:
-        """The HA device of a tag (cached: events carry it for device triggers)."""
-        if self._device_ids.get(tag_id) is None:
+    def device_id(self, item_id: str, kind: str = "tag") -> str | None:
+        """The HA device of a tag or phone (cached: events carry it for device triggers)."""
+        key = f"{kind}_{item_id}"
+        if self._device_ids.get(key) is None:
             device = dr.async_get(self.hass).async_get_device(
-                identifiers={device_identifier(self.entry_id, "tag", tag_id)}
+                identifiers={device_identifier(self.entry_id, kind, item_id)}
             )
-            self._device_ids[tag_id] = device.id if device else None
-        return self._device_ids[tag_id]
+            self._device_ids[key] = device.id if device else None
+        return self._device_ids[key]
 
     @callback
     def async_restore(self, tag_id: str, estimate: Estimate) -> None:
@@ -460,7 +467,9 @@ class SiteCoordinator:
         async_dispatcher_send(self.hass, signal(self.entry_id, "tag", tag_id))
 
     def item_name(self, kind: str, item_id: str) -> str:
-        """Display name of a tag, zone or receiver."""
+        """Display name of a tag, zone, receiver or phone."""
+        if kind == "phone":
+            return self.phones.phones[item_id].name
         views: dict[str, TagView] | dict[str, ZoneView] | dict[str, ReceiverView] = (
             self.tags if kind == "tag" else self.zones if kind == "zone" else self.receivers
         )

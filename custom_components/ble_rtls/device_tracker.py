@@ -1,4 +1,7 @@
-"""A tracker per tag: state is its zone's name, else home / not_home when missing."""
+"""Trackers per tag (state: its zone, else home / not_home) and per companion phone.
+
+A phone's tracker shows its GPS, or indoors the person's tag when that is fresher and finer.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
+from homeassistant.util import dt as dt_util
 
 from . import BleRtlsConfigEntry
 from .const import ATTR_FLOOR, ATTR_X, ATTR_Y, ATTR_ZONE
@@ -17,6 +21,7 @@ from .engine.stream import Estimate
 from .entity import BleRtlsEntity
 
 TRACKER = EntityDescription(key="location", translation_key="location", name=None)
+PHONE_TRACKER = EntityDescription(key="location", translation_key="phone_location", name=None)
 
 
 async def async_setup_entry(
@@ -24,9 +29,11 @@ async def async_setup_entry(
     entry: BleRtlsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """One tracker per tag of the site."""
+    """One tracker per tag and per phone of the site."""
     coordinator = entry.runtime_data
-    async_add_entities(TagTracker(coordinator, tag_id) for tag_id in coordinator.tags)
+    entities: list[TrackerEntity] = [TagTracker(coordinator, tag_id) for tag_id in coordinator.tags]
+    entities += [PhoneTracker(coordinator, phone_id) for phone_id in coordinator.phones.phones]
+    async_add_entities(entities)
 
 
 class TagTracker(BleRtlsEntity, TrackerEntity, RestoreEntity):
@@ -108,3 +115,54 @@ class TagTracker(BleRtlsEntity, TrackerEntity, RestoreEntity):
     def _lat_lon(self) -> tuple[float, float] | None:
         estimate = self._view.estimate
         return None if estimate is None else self.coordinator.lat_lon(estimate)
+
+
+class PhoneTracker(BleRtlsEntity, TrackerEntity):
+    """Where the phone's person is: GPS outdoors, the linked tag indoors (fresher and finer).
+
+    Its state is kept in the phones' storage, so a restart shows the last fix at once.
+    """
+
+    _attr_source_type = SourceType.GPS
+
+    def __init__(self, coordinator: SiteCoordinator, phone_id: str) -> None:
+        super().__init__(coordinator, "phone", phone_id, PHONE_TRACKER)
+        self._phones = coordinator.phones
+
+    @property
+    def latitude(self) -> float | None:
+        """Latitude of the best fix."""
+        fix = self._phones.fix(self._item_id)
+        return None if fix is None else fix.latitude
+
+    @property
+    def longitude(self) -> float | None:
+        """Longitude of the best fix."""
+        fix = self._phones.fix(self._item_id)
+        return None if fix is None else fix.longitude
+
+    @property
+    def location_accuracy(self) -> int:
+        """1-sigma radius of the best fix, whole metres."""
+        fix = self._phones.fix(self._item_id)
+        return 0 if fix is None else max(1, round(fix.accuracy))
+
+    @property
+    def battery_level(self) -> int | None:
+        """The phone's battery, as last reported."""
+        battery = self._phones.phones[self._item_id].battery
+        return None if battery is None else round(battery)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object]:
+        """Which source won, when the fix was taken, and the site zone indoors."""
+        fix = self._phones.fix(self._item_id)
+        if fix is None:
+            return {}
+        return {
+            "source": fix.source,
+            "fix_time": dt_util.utc_from_timestamp(fix.time).isoformat(),
+            "altitude": fix.altitude,
+            "speed": fix.speed,
+            ATTR_ZONE: fix.zone,
+        }

@@ -21,7 +21,7 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_SITE, DOMAIN, EVENT_TAG_MISSING, EVENT_ZONE_CHANGED
-from .coordinator import device_tag
+from .coordinator import device_item
 from .site_config import empty_document, names
 
 ENTERED, LEFT, MISSING = "entered_zone", "left_zone", "missing"
@@ -38,7 +38,7 @@ def _tag_zones(hass: HomeAssistant, device_id: str) -> dict[str, str] | None:
     if device is None:
         return None
     for entry in hass.config_entries.async_entries(DOMAIN):
-        if device_tag(entry.entry_id, device.identifiers) is not None:
+        if device_item(entry.entry_id, "tag", device.identifiers) is not None:
             return names(entry.options.get(CONF_SITE) or empty_document(), "zones")
     return None
 

@@ -9,7 +9,15 @@ from homeassistant.core import HomeAssistant
 
 from . import BleRtlsConfigEntry
 
-TO_REDACT = {"address", "ibeacon", "irk", "geo_anchor", "tracked_addresses"}
+TO_REDACT = {
+    "address",
+    "ibeacon",
+    "irk",
+    "geo_anchor",
+    "tracked_addresses",
+    "secret",
+    "webhook_id",
+}
 
 
 async def async_get_config_entry_diagnostics(
@@ -58,6 +66,16 @@ async def async_get_config_entry_diagnostics(
                 "unknown_receivers": engine.unknown_receivers,
             },
             "recent_adverts": len(coordinator.recent_adverts),
+            # Whether phones report, never where their people are.
+            "phones": {
+                phone_id: {
+                    "has_fix": view.gps is not None,
+                    "battery": view.battery,
+                    "panic": None if view.panic is None else view.panic.state,
+                    "panic_ids_kept": len(view.panic_ids),
+                }
+                for phone_id, view in coordinator.phones.phones.items()
+            },
         },
         TO_REDACT,
     )

@@ -13,13 +13,18 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from .const import DOMAIN
 from .coordinator import SiteCoordinator, device_identifier, signal
 
-type ItemKind = Literal["tag", "zone", "receiver"]
+type ItemKind = Literal["tag", "zone", "receiver", "phone"]
 
-MODELS: dict[ItemKind, str] = {"tag": "Tag", "zone": "Zone", "receiver": "Receiver"}
+MODELS: dict[ItemKind, str] = {
+    "tag": "Tag",
+    "zone": "Zone",
+    "receiver": "Receiver",
+    "phone": "Companion phone",
+}
 
 
 class BleRtlsEntity(Entity):
-    """An entity of one tag, zone or receiver; refreshed when the coordinator signals it."""
+    """An entity of one tag, zone, receiver or phone; refreshed when its signal fires."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False

@@ -1,6 +1,7 @@
-"""Sensors of tags (zone, accuracy, last seen, nearest receiver, distances), zones, receivers.
+"""Sensors of tags, zones, receivers and companion phones.
 
-Tag sensors are rows in one description tuple; zone occupancy and receiver rate are one each.
+Tag and phone sensors are rows in description tuples; zone occupancy and receiver rate are
+one each.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfLength
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfLength
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import BleRtlsConfigEntry
 from .coordinator import ReceiverView, SiteCoordinator, TagView, ZoneView
 from .entity import BleRtlsEntity
+from .phones import PhoneView, check_in_time
 
 NO_ZONE = "none"
 
@@ -78,6 +80,31 @@ TAG_SENSORS: tuple[TagSensorDescription, ...] = (
     ),
 )
 
+
+@dataclass(frozen=True, kw_only=True)
+class PhoneSensorDescription(SensorEntityDescription):
+    """A phone sensor and how to read it from the phone's view."""
+
+    value_fn: Callable[[PhoneView], SensorValue]
+
+
+PHONE_SENSORS: tuple[PhoneSensorDescription, ...] = (
+    PhoneSensorDescription(
+        key="check_in",
+        translation_key="check_in",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=check_in_time,
+    ),
+    PhoneSensorDescription(
+        key="battery",
+        device_class=SensorDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda view: None if view.battery is None else round(view.battery),
+    ),
+)
+
 DISTANCE = SensorEntityDescription(
     key="distance",
     translation_key="distance",
@@ -108,7 +135,7 @@ async def async_setup_entry(
     entry: BleRtlsConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Sensors for every tag, zone and receiver of the site."""
+    """Sensors for every tag, zone, receiver and phone of the site."""
     coordinator = entry.runtime_data
     entities: list[SensorEntity] = [
         TagSensor(coordinator, tag_id, description)
@@ -122,6 +149,11 @@ async def async_setup_entry(
     ]
     entities += [ZoneOccupancySensor(coordinator, zone_id) for zone_id in coordinator.zones]
     entities += [ReceiverRateSensor(coordinator, rid) for rid in coordinator.receivers]
+    entities += [
+        PhoneSensor(coordinator, phone_id, description)
+        for phone_id in coordinator.phones.phones
+        for description in PHONE_SENSORS
+    ]
     async_add_entities(entities)
 
 
@@ -188,3 +220,20 @@ class ReceiverRateSensor(BleRtlsEntity, SensorEntity):
     def native_value(self) -> float:
         """Averaged over the last rate period."""
         return self._view.rate
+
+
+class PhoneSensor(BleRtlsEntity, SensorEntity):
+    """One described value of a companion phone."""
+
+    entity_description: PhoneSensorDescription
+
+    def __init__(
+        self, coordinator: SiteCoordinator, phone_id: str, description: PhoneSensorDescription
+    ) -> None:
+        super().__init__(coordinator, "phone", phone_id, description)
+        self._view = coordinator.phones.phones[phone_id]
+
+    @property
+    def native_value(self) -> SensorValue:
+        """Read from the phone's view."""
+        return self.entity_description.value_fn(self._view)

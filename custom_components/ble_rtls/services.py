@@ -1,4 +1,4 @@
-"""Actions: calibrate a tag at a known spot, export recent adverts for replay, reload."""
+"""Actions: calibrate a tag, export recent adverts for replay, reload, acknowledge a panic."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util import slugify
 
 from .const import CONF_SITE, DOMAIN
-from .coordinator import device_tag
+from .coordinator import device_item
 from .engine.adverts import Advert, write_adverts
 from .engine.pathloss import fit_path_loss
 from .site_config import replace_item
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 SERVICE_CALIBRATE = "calibrate"
 SERVICE_EXPORT_ADVERTS = "export_adverts"
 SERVICE_RELOAD = "reload"
+SERVICE_ACKNOWLEDGE_PANIC = "acknowledge_panic"
 ATTR_DEVICE_ID = "device_id"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 
@@ -43,6 +44,7 @@ CALIBRATE_SCHEMA = vol.Schema(
     }
 )
 ENTRY_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+DEVICE_SCHEMA = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
 
 
 def async_setup_services(hass: HomeAssistant) -> None:
@@ -63,6 +65,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
     hass.services.async_register(
         DOMAIN, SERVICE_RELOAD, partial(_async_reload, hass), schema=ENTRY_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_ACKNOWLEDGE_PANIC,
+        partial(_async_acknowledge, hass),
+        schema=DEVICE_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
     )
 
 
@@ -115,7 +124,7 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
     found = None
     if device is not None:
         for entry in _loaded_entries(hass, None):
-            tag_id = device_tag(entry.entry_id, device.identifiers)
+            tag_id = device_item(entry.entry_id, "tag", device.identifiers)
             if tag_id in entry.runtime_data.tags:
                 found = entry, tag_id
     if found is None:
@@ -173,3 +182,16 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
     document = replace_item(coordinator.document, "tags", item, tag_id)
     hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: document})
     return response
+
+
+async def _async_acknowledge(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    """Someone has seen the phone's alarm: the sensor clears and the phone is told."""
+    device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
+    if device is not None:
+        for entry in _loaded_entries(hass, None):
+            phone_id = device_item(entry.entry_id, "phone", device.identifiers)
+            phones = entry.runtime_data.phones
+            if phone_id is not None and phone_id in phones.phones:
+                acknowledged = await phones.async_acknowledge(phone_id, call.context.user_id)
+                return {"acknowledged": acknowledged}
+    raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_a_phone")

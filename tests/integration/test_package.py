@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from homeassistant import components as ha_components
 from homeassistant.components.blueprint.models import Blueprint
 from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
 from homeassistant.util.yaml import load_yaml
@@ -27,9 +28,13 @@ def test_manifest_is_complete() -> None:
     manifest = _json(PACKAGE / "manifest.json")
     assert manifest["domain"] == DOMAIN
     assert manifest["config_flow"] is True
-    assert manifest["dependencies"] == ["bluetooth"]
+    assert manifest["dependencies"] == ["bluetooth", "http", "webhook"]
     assert manifest["iot_class"] == "local_push"
-    assert manifest["requirements"] == []  # numpy and bluetooth-data-tools ship with HA
+    # numpy and bluetooth-data-tools ship with HA; the QR code library is pinned as HA's
+    # own HomeKit integration pins it, so the two never conflict.
+    homekit = _json(Path(ha_components.__file__).parent / "homekit" / "manifest.json")
+    assert manifest["requirements"] == ["PyQRCode==1.2.1"]
+    assert set(manifest["requirements"]) <= set(homekit["requirements"])
     for key in ("name", "version", "codeowners", "documentation", "issue_tracker"):
         assert manifest[key], key
 
@@ -57,6 +62,8 @@ def test_every_flow_step_has_strings() -> None:
         "tag",
         "tag_candidates",
         "zone",
+        "phone",
+        "pair",
     }
     assert set(strings["config"]["step"]) == {"user"}
     source = (PACKAGE / "config_flow.py").read_text(encoding="utf-8")
@@ -71,7 +78,17 @@ def test_services_have_schema_strings_and_icons() -> None:
     assert isinstance(services, dict)
     strings = _json(PACKAGE / "strings.json")["services"]
     icons = _json(PACKAGE / "icons.json")["services"]
-    assert set(services) == set(strings) == set(icons) == {"calibrate", "export_adverts", "reload"}
+    assert (
+        set(services)
+        == set(strings)
+        == set(icons)
+        == {
+            "calibrate",
+            "export_adverts",
+            "reload",
+            "acknowledge_panic",
+        }
+    )
     for name, service in services.items():
         assert set(service["fields"]) == set(strings[name]["fields"]), name
 
