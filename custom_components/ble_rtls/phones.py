@@ -211,6 +211,7 @@ class PhoneHub:
 
         return stop
 
+    @callback
     def _changed(self, phone_id: str) -> None:
         async_dispatcher_send(self.hass, signal(self.coordinator.entry_id, "phone", phone_id))
 

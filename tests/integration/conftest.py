@@ -7,14 +7,18 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from ble_rtls_companion.pairing import Pairing, parse_pairing
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ble_rtls.const import CONF_SETTINGS, CONF_SITE, DOMAIN
+from custom_components.ble_rtls.const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DOMAIN
 from custom_components.ble_rtls.coordinator import SiteCoordinator
 from custom_components.ble_rtls.engine.site import Receiver
+from custom_components.ble_rtls.phones import pairing_payload
 from custom_components.ble_rtls.site_config import engine_site
 from simulator.proxies import Radio, SimulatedProxy, register_proxies
+from simulator.screenshot import free_port
 
 TAG_MAC = "C0:FF:EE:00:00:01"
 BEACON = "e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:7"
@@ -82,6 +86,25 @@ async def proxies(
     unregister()
 
 
+async def setup_site(
+    hass: HomeAssistant,
+    document: dict[str, Any],
+    settings: dict[str, Any],
+    phones: list[dict[str, Any]] | None = None,
+) -> MockConfigEntry:
+    """A site (with its phones) set up in HA."""
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Test site",
+        unique_id="test_site",
+        options={CONF_SITE: document, CONF_SETTINGS: settings, CONF_PHONES: phones or []},
+    )
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    return config_entry
+
+
 @pytest.fixture
 async def entry(
     hass: HomeAssistant,
@@ -90,16 +113,45 @@ async def entry(
     settings: dict[str, Any],
 ) -> MockConfigEntry:
     """The site set up in HA."""
-    config_entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Test site",
-        unique_id="test_site",
-        options={CONF_SITE: site_document, CONF_SETTINGS: settings},
-    )
-    config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-    return config_entry
+    return await setup_site(hass, site_document, settings)
+
+
+@pytest.fixture
+async def server(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[str]:
+    """HA's real HTTP server on a free loopback port (before the site, which needs http)."""
+    port = free_port()
+    config = {"http": {"server_host": ["127.0.0.1"], "server_port": port}}
+    assert await async_setup_component(hass, "http", config)
+    await hass.http.start()
+    yield f"http://127.0.0.1:{port}"
+    await hass.http.stop()
+
+
+ALICE = {
+    "id": "alice",
+    "name": "Alice's phone",
+    "webhook_id": "webhook-alice-0123456789",
+    "secret": "alice-secret-0123456789abcdefghijklmnopqrstu",
+    "tag": "phone",
+}
+ANCHOR = {"latitude": 52.0, "longitude": 5.0, "bearing": 0.0}
+
+
+@pytest.fixture
+async def phone_entry(
+    hass: HomeAssistant,
+    server: str,
+    proxies: dict[str, SimulatedProxy],
+    site_document: dict[str, Any],
+) -> MockConfigEntry:
+    """The site with a geo anchor and Alice's phone (she carries the iBeacon tag 'phone')."""
+    return await setup_site(hass, site_document | {"geo_anchor": ANCHOR}, {}, [ALICE])
+
+
+@pytest.fixture
+def pairing(server: str) -> Pairing:
+    """What Alice's app holds after pairing: HA's payload, parsed by the app."""
+    return parse_pairing(pairing_payload(server, ALICE))
 
 
 class Walker:

@@ -1,0 +1,1 @@
+"""BLE RTLS companion: shares the phone's position with Home Assistant; a panic is never lost."""

@@ -1,0 +1,174 @@
+"""Sends the outbox to the phone's webhook: signed, with timeouts and jittered backoff.
+
+A message leaves the outbox only when the server's answer lists its id; any failure
+(no network, timeout, HTTP 500, a reset after the server committed) leaves it queued and
+it is sent again. The server de-duplicates by id, so a retry never raises a panic twice.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import requests
+
+from .outbox import Outbox
+from .pairing import Pairing
+from .protocol import encode, message, signed_headers
+
+BATCH: Final = 50
+# Pause after the n-th failure in a row: uniform in [0, min(MAX, BASE * 2**n)] ("full
+# jitter"), so phones that lost the server together do not come back together.
+BACKOFF_BASE: Final = 1.0
+BACKOFF_MAX: Final = 60.0
+TIMEOUT: Final = 10.0
+
+
+class ConnectionCheckError(Exception):
+    """Pairing could not be confirmed with the server; the message says what to do."""
+
+
+@dataclass(slots=True)
+class SenderStatus:
+    """What the home screen shows about the link to Home Assistant."""
+
+    reachable: bool | None = None
+    last_error: str | None = None
+    last_location_time: float | None = None
+    panic: dict[str, Any] | None = None
+    sent: int = 0
+    failures: int = 0
+
+
+def _post(
+    session: requests.Session, pairing: Pairing, messages: list[dict[str, Any]], timeout: float
+) -> requests.Response:
+    body = encode(messages)
+    return session.post(
+        pairing.endpoint,
+        data=body,
+        headers=signed_headers(pairing.secret, body, time.time()),
+        timeout=timeout,
+    )
+
+
+def _refusal(response: requests.Response) -> str:
+    """The server's reason for a 4xx/5xx, or the status when it gave none."""
+    try:
+        reason = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    return f"HTTP {response.status_code}: {reason.get('message', reason.get('error'))}"
+
+
+def check_connection(pairing: Pairing, timeout: float = TIMEOUT) -> str:
+    """Send a signed hello; the phone's name as the server knows it, or a clear error."""
+    with requests.Session() as session:
+        try:
+            response = _post(session, pairing, [message("hello", time.time())], timeout)
+        except requests.Timeout:
+            raise ConnectionCheckError(f"{pairing.url} did not answer in time") from None
+        except requests.RequestException:
+            raise ConnectionCheckError(
+                f"Cannot reach {pairing.url}: check the network and the address"
+            ) from None
+    if response.status_code == 401:
+        raise ConnectionCheckError(f"Home Assistant refused this phone ({_refusal(response)})")
+    if response.status_code != 200:
+        raise ConnectionCheckError(f"Home Assistant answered {_refusal(response)}")
+    try:
+        return str(response.json()["phone"])
+    except (ValueError, KeyError, TypeError):
+        raise ConnectionCheckError(
+            "Home Assistant does not know this phone: it was removed or re-keyed; pair again"
+        ) from None
+
+
+class Sender:
+    """One attempt at a time from a background thread; `wake` cuts a backoff short."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        pairing: Pairing,
+        *,
+        timeout: float = TIMEOUT,
+        backoff_base: float = BACKOFF_BASE,
+        backoff_max: float = BACKOFF_MAX,
+        rng: random.Random | None = None,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.outbox = outbox
+        self.pairing = pairing
+        self.status = SenderStatus()
+        self.wake = threading.Event()
+        self._timeout = timeout
+        self._backoff = (backoff_base, backoff_max)
+        self._rng = rng or random.Random()
+        self._batch = BATCH
+        self._session = requests.Session()
+        self._on_change = on_change
+
+    def send_once(self) -> bool:
+        """Send the next batch; True when it was acknowledged (or nothing was queued)."""
+        messages = self.outbox.batch(self._batch)
+        if not messages:
+            return True
+        try:
+            response = _post(self._session, self.pairing, messages, self._timeout)
+        except requests.RequestException as err:
+            return self._failed(f"Cannot reach Home Assistant ({type(err).__name__})", False)
+        if response.status_code in (400, 413):
+            # One message the server cannot take must not hold up the others: find it.
+            if len(messages) > 1:
+                self._batch = 1
+            else:
+                self.outbox.reject(messages[0]["id"])
+            return self._failed(f"Refused {_refusal(response)}", True)
+        if response.status_code != 200:
+            return self._failed(f"Home Assistant answered {_refusal(response)}", True)
+        try:
+            answer = response.json()
+            acked = {str(i) for i in answer["acked"]}
+        except (ValueError, KeyError, TypeError):
+            return self._failed("Home Assistant does not know this phone: pair again", True)
+        self.outbox.remove(acked)
+        self._batch = BATCH
+        status = self.status
+        status.reachable, status.last_error, status.failures = True, None, 0
+        status.sent += len(acked)
+        status.panic = answer.get("panic")
+        locations = [m["time"] for m in messages if m["type"] == "location" and m["id"] in acked]
+        if locations:
+            status.last_location_time = max(locations)
+        self._on_change()
+        return True
+
+    def _failed(self, reason: str, reachable: bool) -> bool:
+        status = self.status
+        status.reachable, status.last_error = reachable, reason
+        status.failures += 1
+        self._on_change()
+        return False
+
+    def backoff(self) -> float:
+        """The pause before the next attempt after the current run of failures."""
+        base, cap = self._backoff
+        return self._rng.uniform(0.0, min(cap, base * 2 ** min(self.status.failures, 30)))
+
+    def run(self, stop: threading.Event, idle: float = 30.0) -> None:
+        """Send until stopped: at once while messages wait, backing off after failures."""
+        while not stop.is_set():
+            if self.outbox.counts().queued == 0:
+                self.wake.wait(idle)
+            elif not self.send_once():
+                self.wake.wait(self.backoff())
+            self.wake.clear()
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._session.close()
