@@ -69,6 +69,30 @@ class FixedLocationSource:
         return None
 
 
+class NoLocationSource:
+    """A desktop without a configured position: the app runs, panics carry no location."""
+
+    def start(self, on_fix: FixCallback) -> None:
+        """Nothing to deliver."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    def battery(self) -> float | None:
+        """Unknown."""
+        return None
+
+
+def desktop_source(position: str | None) -> LocationSource:
+    """'lat,lon[,accuracy]' (from BLE_RTLS_POSITION) as a fixed source, else none."""
+    if not position:
+        return NoLocationSource()
+    values = [float(part) for part in position.split(",")]
+    if len(values) not in (2, 3):
+        raise ValueError(f"position {position!r} is not lat,lon[,accuracy]")
+    return FixedLocationSource(*values)
+
+
 class PlyerLocationSource:
     """The phone's GPS through plyer (Android and iOS only; needs the location permission)."""
 

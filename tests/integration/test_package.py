@@ -108,7 +108,7 @@ def test_entity_translation_keys_have_strings_and_icons() -> None:
 def test_blueprints_are_valid() -> None:
     folder = ROOT / "blueprints" / "automation" / DOMAIN
     paths = sorted(folder.glob("*.yaml"))
-    assert len(paths) == 2
+    assert len(paths) == 3
     for path in paths:
         data: Any = load_yaml(path)
         blueprint = Blueprint(

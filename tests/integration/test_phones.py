@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
 from custom_components.ble_rtls.const import DOMAIN
 from custom_components.ble_rtls.coordinator import device_identifier
@@ -36,6 +37,7 @@ from custom_components.ble_rtls.phones import best_fix, pairing_payload, tracker
 from simulator.proxies import SimulatedProxy
 
 from .conftest import ALICE, BEACON, Walker
+from .test_package import ROOT
 
 FAST: dict[str, Any] = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 3.0}
 
@@ -396,3 +398,39 @@ async def test_diagnostics_hide_secrets_and_positions(
     assert "52.0003" not in text
     assert diagnostics["phones"]["alice"]["has_fix"] is True
     assert tracker_unique_id(phone_entry.entry_id, "alice").endswith("_location")
+
+
+async def test_panic_blueprint_notifies_every_chosen_device_once(
+    hass: HomeAssistant,
+    phone_entry: MockConfigEntry,
+    app: Companion,
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(ROOT / "blueprints", tmp_path / "blueprints")
+    hass.config.config_dir = str(tmp_path)
+    dad, guard = (
+        async_mock_service(hass, "notify", "dad"),
+        async_mock_service(hass, "notify", "guard"),
+    )
+    phone = dr.async_get(hass).async_get_device(
+        identifiers={device_identifier(phone_entry.entry_id, "phone", "alice")}
+    )
+    assert phone is not None
+    inputs = {"phones": [phone.id], "notify_actions": ["notify.dad", "notify.guard"]}
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": [
+                {"use_blueprint": {"path": "ble_rtls/panic_notify.yaml", "input": inputs}}
+            ]
+        },
+    )
+    app.on_fix(Fix(52.0003, 5.0004, 12.0, time.time()))
+    app.raise_panic("near the station")
+    await until(hass, lambda: len(dad) == 1 and len(guard) == 1)
+    call = dad[0].data
+    assert call["title"] == "PANIC: Alice's phone"
+    assert "openstreetmap.org/?mlat=52.0003" in call["message"]
+    assert "Note: near the station" in call["message"]
+    assert call["data"]["push"]["interruption-level"] == "critical"

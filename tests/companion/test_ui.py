@@ -1,0 +1,126 @@
+"""The app's screens, rendered offscreen: pairing errors, countdown and cancel, the queue."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ble_rtls_companion.companion import Companion
+from ble_rtls_companion.location import NoLocationSource
+from ble_rtls_companion.pairing import Pairing, save_pairing
+from ble_rtls_companion.ui import CompanionUI
+
+from .conftest import FakeClock, frames
+
+UNREACHABLE = Pairing("http://127.0.0.1:9", "hook", "s" * 43, "Test phone")
+
+
+def _paired(companion: Companion) -> Companion:
+    save_pairing(companion.data_dir / "pairing.json", UNREACHABLE)
+    return Companion(companion.data_dir, companion.location)
+
+
+def test_unpaired_app_opens_on_pairing_and_explains_bad_codes(
+    companion: Companion, make_ui: Callable[[Companion], CompanionUI]
+) -> None:
+    ui = make_ui(companion)
+    assert ui.current == "pairing"
+    screen = ui.get_screen("pairing")
+    for text, expected in (
+        ("", "not a pairing code"),
+        ('{"v": 1, "url": "http://x", "webhook_id": "w", "name": "n"}', "no secret"),
+        ('{"v": 7}', "not supported"),
+    ):
+        screen.ids.payload.text = text
+        screen.ids.pair_button.dispatch("on_release")
+        frames()
+        assert expected in screen.ids.message.text
+        assert ui.current == "pairing"
+        assert not screen.ids.pair_button.disabled
+    screen.ids.payload.text = (
+        '{"v":1,"url":"http://127.0.0.1:9","webhook_id":"w","secret":"' + "s" * 43 + '","name":"n"}'
+    )
+    screen.ids.pair_button.dispatch("on_release")
+    frames()
+    assert "Cannot reach http://127.0.0.1:9" in screen.ids.message.text
+    assert companion.pairing is None
+
+
+def test_countdown_sends_only_when_not_cancelled(
+    companion: Companion, make_ui: Callable[[Companion], CompanionUI], clock: FakeClock
+) -> None:
+    app = _paired(companion)
+    ui = make_ui(app)
+    home = ui.get_screen("home")
+    countdown = ui.get_screen("countdown")
+    assert ui.current == "home"
+
+    home.ids.panic.dispatch("on_release")
+    frames()
+    assert ui.current == "countdown"
+    assert countdown.ids.seconds.text == "3"
+    clock.now += 1.2
+    frames()
+    assert countdown.ids.seconds.text == "2"
+    countdown.ids.cancel.dispatch("on_release")
+    clock.now += 5
+    frames()
+    assert ui.current == "home"
+    assert app.outbox.counts().alarms == 0  # a pocket press sends nothing
+
+    home.ids.panic.dispatch("on_release")
+    clock.now += 2.5
+    frames()
+    assert ui.current == "countdown" and countdown.ids.seconds.text == "1"
+    clock.now += 0.6
+    frames()
+    assert ui.current == "home"
+    assert ui.countdown_ended == clock.now
+    assert app.outbox.counts().alarms == 1
+    assert "NOT YET DELIVERED" in home.ids.alarm.text
+    assert not home.ids.cancel_alarm.disabled
+    app.close()
+
+
+def test_home_shows_queue_and_link_and_cancel(
+    companion: Companion, make_ui: Callable[[Companion], CompanionUI]
+) -> None:
+    app = _paired(companion)
+    app.set_sharing(True, interval=10.0)
+    app.start()  # the server is unreachable: everything stays queued
+    ui = make_ui(app)
+    home = ui.get_screen("home")
+    app.raise_panic()
+    app.check_in()
+    deadline = time.monotonic() + 10
+    while app.status().link.reachable is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    frames()
+    home.refresh()
+    assert home.ids.queue.text.startswith("Waiting to send: 3, 1 alarm")  # location too
+    assert "Cannot reach Home Assistant" in home.ids.link.text
+    assert "Paired as Test phone" in home.ids.paired.text
+    assert home.ids.interval.text == "10 s"
+    home.ids.cancel_alarm.dispatch("on_release")
+    assert app.outbox.counts().alarms == 2  # the cancel is queued behind the panic
+    assert home.ids.cancel_alarm.disabled
+    home.ids.sharing.active = False
+    frames()
+    assert not app.status().sharing
+    home.ids.interval.text = "5 min"
+    assert app.interval == 300.0
+    app.close()
+
+
+def test_a_damaged_outbox_is_kept_aside(tmp_path: Path) -> None:
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    (folder / "outbox.sqlite3").write_bytes(b"this is not a database" * 100)
+    app = Companion(folder, NoLocationSource())
+    assert app.outbox.recovered_from is not None
+    assert app.outbox.recovered_from.read_bytes().startswith(b"this is not")
+    app.raise_panic()
+    assert app.outbox.counts().alarms == 1
+    app.close()

@@ -1,0 +1,82 @@
+"""The app's screens against a real HA: pair by pasting the code, share, press panic.
+
+With BLE_RTLS_SCREENSHOT=<path> it also saves the home screen (scripts/screenshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ble_rtls_companion.companion import Companion
+from ble_rtls_companion.location import FixedLocationSource
+from ble_rtls_companion.ui import CompanionUI
+from homeassistant.core import HomeAssistant
+from kivy.core.window import Window
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ble_rtls.phones import pairing_payload
+from tests.companion.conftest import FakeClock, frames
+
+from .conftest import ALICE
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 15) -> None:
+    """Let HA, the app's threads and Kivy's frames run until the condition holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        frames(1)
+        await asyncio.sleep(0.02)
+
+
+async def test_pair_share_and_panic_from_the_screens(
+    hass: HomeAssistant,
+    phone_entry: MockConfigEntry,
+    server: str,
+    tmp_path: Path,
+    events: Callable[[str], list[dict[str, Any]]],
+) -> None:
+    panics = events("ble_rtls_panic")
+    clock = FakeClock()
+    companion = Companion(
+        tmp_path / "phone",
+        FixedLocationSource(52.00031, 5.00042, 9.0),
+        sender_options={"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 3.0},
+    )
+    Window.size = (420, 760)
+    ui = CompanionUI(companion, clock=clock)
+    Window.add_widget(ui)
+    try:
+        pairing = ui.get_screen("pairing")
+        pairing.ids.payload.text = pairing_payload(server, ALICE)
+        pairing.ids.pair_button.dispatch("on_release")
+        await _until(lambda: ui.current == "home")
+        home = ui.get_screen("home")
+        await _until(lambda: companion.status().link.last_location_time is not None)
+        home.refresh()
+        assert home.ids.link.text == "Home Assistant: reachable"
+        assert "Paired as Alice's phone" in home.ids.paired.text
+        assert "none yet" not in home.ids.last_location.text
+        if target := os.environ.get("BLE_RTLS_SCREENSHOT"):
+            frames()
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            ui.export_to_png(target)
+
+        home.ids.panic.dispatch("on_release")
+        frames()
+        clock.now += 3.01
+        await _until(lambda: len(panics) == 1)
+        await _until(
+            lambda: "DELIVERED" in home.ids.alarm.text and "NOT" not in home.ids.alarm.text
+        )
+        assert panics[0]["latitude"] == 52.00031
+        assert panics[0]["panic_id"] == companion.status().active_panic
+    finally:
+        Window.remove_widget(ui)
+        ui.close()
+        await hass.async_add_executor_job(companion.close)
