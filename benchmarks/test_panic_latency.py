@@ -1,0 +1,122 @@
+"""Panic latency: from the end of the 3-second countdown to the `ble_rtls_panic` event in HA.
+
+The app's real path (SQLite outbox with fsync, the sender thread, signed HTTP over loopback,
+HA's webhook, the panic id written to HA's storage before the answer) against a baseline in
+the same process: the same signed request posted directly, with no outbox or sender thread.
+Presses are sequential; each must arrive exactly once. Run with `scripts/bench`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import statistics
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import requests
+from ble_rtls_companion.companion import Companion
+from ble_rtls_companion.location import FixedLocationSource
+from ble_rtls_companion.pairing import Pairing, parse_pairing
+from ble_rtls_companion.protocol import encode, message, signed_headers
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.setup import async_setup_component
+
+from custom_components.ble_rtls.phones import pairing_payload
+from simulator.screenshot import free_port
+from tests.integration.conftest import ALICE, ANCHOR, setup_site, two_room_site
+
+PRESSES = int(os.environ.get("BENCH_PRESSES", "200"))
+TARGET_P99 = 1.0
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/ from this repository; keep the figures readable."""
+    logging.getLogger("homeassistant").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+@pytest.fixture
+async def served(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[str]:
+    port = free_port()
+    config = {"http": {"server_host": ["127.0.0.1"], "server_port": port}}
+    assert await async_setup_component(hass, "http", config)
+    await hass.http.start()
+    await setup_site(hass, two_room_site() | {"geo_anchor": ANCHOR}, {}, [ALICE])
+    yield f"http://127.0.0.1:{port}"
+    await hass.http.stop()
+
+
+def _direct(pairing: Pairing, session: requests.Session) -> str:
+    panic = message("panic", time.time())
+    body = encode([panic])
+    headers = signed_headers(pairing.secret, body, time.time())
+    session.post(pairing.endpoint, data=body, headers=headers, timeout=5).raise_for_status()
+    return str(panic["id"])
+
+
+def _figures(name: str, seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    median = statistics.median(ordered)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    print(
+        f"  {name:<34} median {median * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   "
+        f"max {ordered[-1] * 1000:7.1f} ms"
+    )
+    return median, p99
+
+
+async def test_panic_latency(hass: HomeAssistant, served: str, tmp_path: Path) -> None:
+    arrived: dict[str, float] = {}
+    signal = asyncio.Event()
+
+    @callback
+    def on_panic(event: Event) -> None:
+        assert event.data["panic_id"] not in arrived  # exactly once
+        arrived[event.data["panic_id"]] = time.perf_counter()
+        signal.set()
+
+    hass.bus.async_listen("ble_rtls_panic", on_panic)
+    pairing = parse_pairing(pairing_payload(served, ALICE))
+
+    async def wait_for(panic_id: str) -> float:
+        while panic_id not in arrived:
+            signal.clear()
+            await asyncio.wait_for(signal.wait(), 10)
+        return arrived[panic_id]
+
+    baseline: list[float] = []
+    with requests.Session() as session:
+        for _ in range(PRESSES):
+            started = time.perf_counter()
+            panic_id = await hass.async_add_executor_job(_direct, pairing, session)
+            baseline.append(await wait_for(panic_id) - started)
+
+    app = Companion(
+        tmp_path / "phone", FixedLocationSource(52.0, 5.0, 8.0), sender_options={"timeout": 5.0}
+    )
+    app.pairing = pairing
+    app.set_sharing(False)
+    app.start()
+    latencies: list[float] = []
+    try:
+        for _ in range(PRESSES):
+            # What the countdown does when it reaches zero, on the phone's own thread.
+            started = time.perf_counter()
+            panic_id = await hass.async_add_executor_job(app.raise_panic)
+            latencies.append(await wait_for(panic_id) - started)
+    finally:
+        await hass.async_add_executor_job(app.close)
+
+    print(f"\nPanic latency over {PRESSES} presses, loopback, end of countdown -> HA event:")
+    base_median, _ = _figures("baseline: signed POST, no outbox", baseline)
+    median, p99 = _figures("app: outbox + sender + webhook", latencies)
+    print(
+        f"  app / baseline median: {median / base_median:.2f}x; "
+        f"p99 {p99 * 1000:.0f} ms against a target of {TARGET_P99 * 1000:.0f} ms"
+    )
+    assert len(arrived) == 2 * PRESSES
