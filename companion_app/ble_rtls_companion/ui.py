@@ -404,6 +404,27 @@ class CompanionUI(ScreenManager):
         self._refresh.cancel()
 
 
+def data_dir(default: str) -> Path:
+    """One folder for the app and its Android service (p4a sets ANDROID_PRIVATE in both)."""
+    return Path(os.environ.get("ANDROID_PRIVATE") or default)
+
+
+def start_android_service() -> None:
+    """Ask for location permission; start the service that keeps sending in the background."""
+    from android.permissions import Permission, request_permissions  # noqa: PLC0415
+    from jnius import autoclass  # noqa: PLC0415
+
+    request_permissions(
+        [
+            Permission.ACCESS_FINE_LOCATION,
+            Permission.ACCESS_COARSE_LOCATION,
+            Permission.POST_NOTIFICATIONS,
+        ]
+    )
+    activity = autoclass("org.kivy.android.PythonActivity").mActivity
+    autoclass("org.blertls.companion.ServiceSender").start(activity, "")
+
+
 class CompanionApp(App):
     """The app on a phone or desktop: data in the app's own folder, GPS where there is one."""
 
@@ -415,7 +436,9 @@ class CompanionApp(App):
             source: LocationSource = PlyerLocationSource(interval_s=10.0)
         else:
             source = desktop_source(os.environ.get("BLE_RTLS_POSITION"))
-        self.companion = Companion(Path(self.user_data_dir), source)
+        if platform == "android":
+            start_android_service()
+        self.companion = Companion(data_dir(self.user_data_dir), source)
         self.companion.start()
         return CompanionUI(self.companion)
 

@@ -273,7 +273,7 @@ class PhoneHub:
         view.panic_ids[message.id] = now
         location = message.fields.get("location")
         own = None if location is None else _fix_from(location, message.time)
-        fix = best_fix(own, self.ble_fix(view))
+        fix = best_fix(own or view.gps, self.ble_fix(view))
         panic = Panic(message.id, message.time, now, fix, message.fields.get("note", ""))
         view.panic = panic
         person = self.person(view.id)

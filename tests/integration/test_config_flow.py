@@ -6,17 +6,22 @@ import json
 import time
 from typing import Any
 
+import pytest
+from ble_rtls_companion.pairing import parse_pairing
+from ble_rtls_companion.sender import ConnectionCheckError, check_connection
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import area_registry as ar
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ble_rtls.const import CONF_SETTINGS, CONF_SITE, DOMAIN
+from custom_components.ble_rtls.coordinator import device_identifier
 from custom_components.ble_rtls.identity import ibeacon_payload
 from simulator.proxies import SimulatedProxy
 
-from .conftest import BEACON, two_room_site
+from .conftest import ALICE, BEACON, two_room_site
 
 
 async def _options(hass: HomeAssistant, entry: MockConfigEntry, step: str) -> dict[str, Any]:
@@ -387,3 +392,80 @@ async def test_a_second_tag_with_the_same_name_gets_its_own_id(
     result = await _configure(hass, result, data | {"motion": "vehicle"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert [t["id"] for t in _site(entry)["tags"]] == ["forklift", "phone", "watch", "forklift_2"]
+
+
+async def test_phone_paired_with_a_working_code_then_rekeyed_and_removed(
+    hass: HomeAssistant, phone_entry: MockConfigEntry, server: str
+) -> None:
+    await hass.config.async_update(internal_url=server)  # Settings > System > Network
+    result = await _options(hass, phone_entry, "phones")
+    result = await _configure(hass, result, {"item": "__new__"})
+    assert result["step_id"] == "phone"
+    result = await _configure(hass, result, {"name": "Bob's phone", "tag": "watch"})
+    assert result["step_id"] == "pair"
+    placeholders = result["description_placeholders"]
+    assert placeholders["qr_code"].lstrip().startswith(("<?xml", "<svg"))
+    pairing = parse_pairing(placeholders["payload"])
+    assert pairing.url == server and pairing.name == "Bob's phone"
+    result = await _configure(hass, result, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    bob = phone_entry.options["phones"][-1]
+    assert bob["tag"] == "watch" and bob["secret"] == pairing.secret
+    # The code HA showed is one the app can pair with, right now.
+    assert await hass.async_add_executor_job(check_connection, pairing) == "Bob's phone"
+
+    result = await _options(hass, phone_entry, "phones")
+    result = await _configure(hass, result, {"item": "bob_s_phone"})
+    result = await _configure(hass, result, {"name": "Bob", "show_pairing": True})
+    assert parse_pairing(result["description_placeholders"]["payload"]).secret == pairing.secret
+    await _configure(hass, result, {})
+    await hass.async_block_till_done()
+
+    result = await _options(hass, phone_entry, "phones")
+    result = await _configure(hass, result, {"item": "bob_s_phone"})
+    result = await _configure(hass, result, {"name": "Bob", "new_secret": True})
+    rekeyed = parse_pairing(result["description_placeholders"]["payload"])
+    assert rekeyed.secret != pairing.secret and rekeyed.webhook_id != pairing.webhook_id
+    await _configure(hass, result, {})
+    await hass.async_block_till_done()
+    with pytest.raises(ConnectionCheckError, match="does not know this phone"):
+        await hass.async_add_executor_job(check_connection, pairing)
+    assert await hass.async_add_executor_job(check_connection, rekeyed) == "Bob"
+
+    result = await _options(hass, phone_entry, "phones")
+    result = await _configure(hass, result, {"item": "bob_s_phone"})
+    result = await _configure(hass, result, {"name": "Bob", "remove": True})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert [p["id"] for p in phone_entry.options["phones"]] == ["alice"]
+    assert (
+        dr.async_get(hass).async_get_device(
+            identifiers={device_identifier(phone_entry.entry_id, "phone", "bob_s_phone")}
+        )
+        is None
+    )
+
+
+async def test_renaming_a_phone_keeps_its_keys(
+    hass: HomeAssistant, phone_entry: MockConfigEntry
+) -> None:
+    result = await _options(hass, phone_entry, "phones")
+    result = await _configure(hass, result, {"item": "alice"})
+    result = await _configure(hass, result, {"name": "Alice"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    alice = phone_entry.options["phones"][0]
+    assert alice["name"] == "Alice" and alice["secret"] == ALICE["secret"]
+    assert "tag" not in alice
+
+
+async def test_pairing_without_a_known_url_aborts(
+    hass: HomeAssistant, phone_entry: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hass.config, "api", None)
+    result = await _options(hass, phone_entry, "phones")
+    result = await _configure(hass, result, {"item": "__new__"})
+    result = await _configure(hass, result, {"name": "Carol's phone"})
+    assert result["type"] is FlowResultType.ABORT and result["reason"] == "no_url"
+    assert [p["id"] for p in phone_entry.options["phones"]] == ["alice"]

@@ -115,7 +115,7 @@ def test_blueprints_are_valid() -> None:
             data, path=str(path), expected_domain="automation", schema=BLUEPRINT_SCHEMA
         )
         assert blueprint.inputs
-        assert data["triggers"][0]["event_type"] == "ble_rtls_zone_changed"
+        assert data["triggers"][0]["event_type"] in ("ble_rtls_zone_changed", "ble_rtls_panic")
 
 
 def test_brand_icons_ship_with_the_integration() -> None:

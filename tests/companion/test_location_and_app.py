@@ -1,0 +1,89 @@
+"""Location sources (plyer's GPS replaced at the hardware boundary) and the desktop app."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ble_rtls_companion.location import (
+    Fix,
+    FixedLocationSource,
+    NoLocationSource,
+    PlyerLocationSource,
+    desktop_source,
+)
+from ble_rtls_companion.ui import CompanionApp, CompanionUI
+
+from .conftest import frames
+
+
+class FakeGps:
+    """plyer.gps as Android drives it: configure, start with rates, callbacks, stop."""
+
+    def __init__(self) -> None:
+        self.on_location: Callable[..., None] | None = None
+        self.started: dict[str, Any] | None = None
+
+    def configure(self, on_location: Callable[..., None]) -> None:
+        self.on_location = on_location
+
+    def start(self, **rates: Any) -> None:
+        self.started = rates
+
+    def stop(self) -> None:
+        self.started = None
+
+
+@pytest.fixture
+def plyer(monkeypatch: pytest.MonkeyPatch) -> FakeGps:
+    gps = FakeGps()
+    module = types.ModuleType("plyer")
+    module.gps = gps  # type: ignore[attr-defined]
+    module.battery = types.SimpleNamespace(status={"percentage": 77.0})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "plyer", module)
+    return gps
+
+
+def test_plyer_source_delivers_gps_fixes_and_battery(plyer: FakeGps) -> None:
+    fixes: list[Fix] = []
+    source = PlyerLocationSource(interval_s=15)
+    source.start(fixes.append)
+    assert plyer.started == {"minTime": 15000, "minDistance": 10}
+    assert plyer.on_location is not None
+    plyer.on_location(lat=52.1, lon=5.2, accuracy=6.0, altitude=4.0, speed=0.5)
+    assert fixes[0].lat == 52.1 and fixes[0].accuracy == 6.0 and fixes[0].speed == 0.5
+    assert fixes[0].as_location(source.battery())["battery"] == 77.0
+    source.stop()
+    assert plyer.started is None
+    plyer.on_location(lat=1.0, lon=1.0)
+    assert len(fixes) == 1  # nothing after stop
+
+
+def test_desktop_sources() -> None:
+    assert isinstance(desktop_source(None), NoLocationSource)
+    fixed = desktop_source("52.0,5.0,7")
+    assert isinstance(fixed, FixedLocationSource) and fixed.position == (52.0, 5.0, 7.0)
+    with pytest.raises(ValueError, match="lat,lon"):
+        desktop_source("52.0")
+    fixes: list[Fix] = []
+    silent = NoLocationSource()
+    silent.start(fixes.append)
+    silent.stop()
+    assert fixes == [] and silent.battery() is None
+
+
+def test_desktop_app_builds_and_stops(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BLE_RTLS_POSITION", "52.0,5.0")
+    monkeypatch.setattr(CompanionApp, "user_data_dir", str(tmp_path))
+    app = CompanionApp()
+    root = app.build()
+    assert isinstance(root, CompanionUI) and root.current == "pairing"
+    assert app.on_pause() is True
+    frames()
+    root.close()
+    app.on_stop()
+    assert (tmp_path / "outbox.sqlite3").exists()
