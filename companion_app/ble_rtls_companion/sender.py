@@ -45,15 +45,51 @@ class SenderStatus:
 
 
 def _post(
-    session: requests.Session, pairing: Pairing, messages: list[dict[str, Any]], timeout: float
+    session: requests.Session,
+    pairing: Pairing,
+    messages: list[dict[str, Any]],
+    timeout: float,
+    now: float,
 ) -> requests.Response:
     body = encode(messages)
     return session.post(
         pairing.endpoint,
         data=body,
-        headers=signed_headers(pairing.secret, body, time.time()),
+        headers=signed_headers(pairing.secret, body, now),
         timeout=timeout,
     )
+
+
+def _exchange(
+    session: requests.Session,
+    pairing: Pairing,
+    messages: list[dict[str, Any]],
+    timeout: float,
+    clock: Callable[[], float],
+    offset: float,
+) -> tuple[requests.Response, float]:
+    """POST the batch, and once more on the server's clock if refused as stale.
+
+    Returns the answer and the clock offset to sign with from now on.
+    """
+    for _ in range(2):
+        response = _post(session, pairing, messages, timeout, clock() + offset)
+        learned = _server_offset(response, clock)
+        if learned is None:
+            break
+        offset = learned
+    return response, offset
+
+
+def _server_offset(response: requests.Response, clock: Callable[[], float]) -> float | None:
+    """Server time minus this phone's clock, when the server refused the request as stale."""
+    if response.status_code != 401:
+        return None
+    try:
+        answer = response.json()
+        return float(answer["server_time"]) - clock() if answer["error"] == "stale" else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _refusal(response: requests.Response) -> str:
@@ -69,7 +105,8 @@ def check_connection(pairing: Pairing, timeout: float = TIMEOUT) -> str:
     """Send a signed hello; the phone's name as the server knows it, or a clear error."""
     with requests.Session() as session:
         try:
-            response = _post(session, pairing, [message("hello", time.time())], timeout)
+            hello = [message("hello", time.time())]
+            response, _ = _exchange(session, pairing, hello, timeout, time.time, 0.0)
         except requests.Timeout:
             raise ConnectionCheckError(f"{pairing.url} did not answer in time") from None
         except requests.RequestException:
@@ -101,6 +138,7 @@ class Sender:
         backoff_max: float = BACKOFF_MAX,
         rng: random.Random | None = None,
         on_change: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.outbox = outbox
         self.pairing = pairing
@@ -112,6 +150,10 @@ class Sender:
         self._batch = BATCH
         self._session = requests.Session()
         self._on_change = on_change
+        self._clock = clock
+        # Server time minus this phone's clock, learned from 'stale' refusals: a phone
+        # with a wrong clock must still get its alarm through.
+        self._clock_offset = 0.0
 
     def send_once(self) -> bool:
         """Send the next batch; True when it was acknowledged (or nothing was queued)."""
@@ -119,7 +161,14 @@ class Sender:
         if not messages:
             return True
         try:
-            response = _post(self._session, self.pairing, messages, self._timeout)
+            response, self._clock_offset = _exchange(
+                self._session,
+                self.pairing,
+                messages,
+                self._timeout,
+                self._clock,
+                self._clock_offset,
+            )
         except requests.RequestException as err:
             return self._failed(f"Cannot reach Home Assistant ({type(err).__name__})", False)
         if response.status_code in (400, 413):

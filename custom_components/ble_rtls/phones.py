@@ -229,7 +229,7 @@ class PhoneHub:
         try:
             nonce, messages = check_request(view.secret, request.headers, body, now, view.nonces)
         except ProtocolError as err:
-            return _refusal(err)
+            return _refusal(err, now)
         view.nonces[nonce] = now
         alarm = False
         for message in messages:
@@ -398,5 +398,9 @@ def check_in_time(view: PhoneView) -> datetime | None:
     return None if view.check_in is None else dt_util.utc_from_timestamp(view.check_in)
 
 
-def _refusal(err: ProtocolError) -> web.Response:
-    return web.json_response({"error": err.code, "message": str(err)}, status=err.status)
+def _refusal(err: ProtocolError, now: float | None = None) -> web.Response:
+    """The reason, and the server's time: a phone whose clock is off corrects by it."""
+    answer: dict[str, Any] = {"error": err.code, "message": str(err)}
+    if now is not None:
+        answer["server_time"] = now
+    return web.json_response(answer, status=err.status)

@@ -434,3 +434,19 @@ async def test_panic_blueprint_notifies_every_chosen_device_once(
     assert "openstreetmap.org/?mlat=52.0003" in call["message"]
     assert "Note: near the station" in call["message"]
     assert call["data"]["push"]["interruption-level"] == "critical"
+
+
+async def test_a_phone_with_a_wrong_clock_still_gets_its_alarm_through(
+    hass: HomeAssistant,
+    phone_entry: MockConfigEntry,
+    pairing: Pairing,
+    events: Callable[[str], list[dict[str, Any]]],
+    tmp_path: Path,
+) -> None:
+    panics = events("ble_rtls_panic")
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    box.add(message("panic", time.time()))
+    an_hour_fast = Sender(box, pairing, clock=lambda: time.time() + 3600, **FAST)
+    assert await hass.async_add_executor_job(an_hour_fast.send_once)
+    await hass.async_block_till_done()
+    assert len(panics) == 1 and box.counts().queued == 0
