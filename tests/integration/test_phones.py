@@ -19,7 +19,7 @@ from ble_rtls_companion.location import Fix, FixedLocationSource
 from ble_rtls_companion.outbox import Outbox
 from ble_rtls_companion.pairing import Pairing, PairingError
 from ble_rtls_companion.protocol import encode, message, signed_headers
-from ble_rtls_companion.sender import ConnectionCheckError, Sender
+from ble_rtls_companion.sender import ConnectionCheckError, Sender, check_connection
 from homeassistant.components import persistent_notification
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -450,3 +450,13 @@ async def test_a_phone_with_a_wrong_clock_still_gets_its_alarm_through(
     assert await hass.async_add_executor_job(an_hour_fast.send_once)
     await hass.async_block_till_done()
     assert len(panics) == 1 and box.counts().queued == 0
+
+
+async def test_unloading_the_site_closes_the_phone_webhooks(
+    hass: HomeAssistant, phone_entry: MockConfigEntry, pairing: Pairing
+) -> None:
+    assert await hass.async_add_executor_job(check_connection, pairing) == "Alice's phone"
+    assert await hass.config_entries.async_unload(phone_entry.entry_id)
+    await hass.async_block_till_done()
+    with pytest.raises(ConnectionCheckError, match="does not know this phone"):
+        await hass.async_add_executor_job(check_connection, pairing)
