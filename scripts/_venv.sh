@@ -28,12 +28,13 @@ ensure_venv() {
     fi
     local stamp="$venv/.requirements.sha256"
     local wanted
-    wanted=$(cat "$root/requirements_test.txt" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)
+    wanted=$(cat "$root/requirements_test.txt" "$root/pyproject.toml" "$root/pi_proxy/pyproject.toml" | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
         echo "Installing pinned requirements into $venv (a few minutes on a fresh machine)" >&2
         local log="$venv/pip-install.log"
         if ! { "$venv/bin/python" -m pip install -r "$root/requirements_test.txt" \
-                && "$venv/bin/python" -m pip install --no-deps --no-build-isolation --config-settings editable_mode=compat -e "$root"; } >"$log" 2>&1; then
+                && "$venv/bin/python" -m pip install --no-deps --no-build-isolation --config-settings editable_mode=compat -e "$root" \
+                && "$venv/bin/python" -m pip install --no-deps --no-build-isolation -e "$root/pi_proxy"; } >"$log" 2>&1; then
             grep -v "is ignored" "$log" | tail -40 >&2
             echo "error: installing the requirements failed; full log in $log" >&2
             exit 1

@@ -14,6 +14,7 @@ from .const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMA
 from .coordinator import SiteCoordinator, device_identifier
 from .engine.site import SiteError
 from .phones import PhoneHub
+from .proxy_stream import async_setup_proxy_stream
 from .services import async_setup_services
 from .site_config import empty_document, validate_document
 
@@ -24,8 +25,9 @@ type BleRtlsConfigEntry = ConfigEntry[SiteCoordinator]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions once for all sites."""
+    """Register the actions and the Pi proxies' websocket commands once for all sites."""
     async_setup_services(hass)
+    async_setup_proxy_stream(hass)
     return True
 
 

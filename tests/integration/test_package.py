@@ -28,7 +28,7 @@ def test_manifest_is_complete() -> None:
     manifest = _json(PACKAGE / "manifest.json")
     assert manifest["domain"] == DOMAIN
     assert manifest["config_flow"] is True
-    assert manifest["dependencies"] == ["bluetooth", "http", "webhook"]
+    assert manifest["dependencies"] == ["bluetooth", "http", "webhook", "websocket_api"]
     assert manifest["iot_class"] == "local_push"
     # numpy and bluetooth-data-tools ship with HA; the QR code library is pinned as HA's
     # own HomeKit integration pins it, so the two never conflict.

@@ -1,0 +1,361 @@
+"""Pi proxies end to end: the proxy's real scanner wrapper, buffer and websocket streamer
+against HA's real websocket API over loopback; bleak's scanner is replaced at the hardware
+boundary by a backend whose radio the test controls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from ble_rtls_proxy.buffer import AdvertBuffer
+from ble_rtls_proxy.cli import EXIT_ADAPTER, EXIT_CONFIG, Proxy, main
+from ble_rtls_proxy.config import ProxyConfig
+from ble_rtls_proxy.stream import AuthError
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak.exc import BleakError
+from homeassistant.components import bluetooth
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ble_rtls.coordinator import SiteCoordinator
+from custom_components.ble_rtls.proxy_stream import proxies
+from simulator.proxies import Radio, SimulatedProxy
+
+from .conftest import TAG_MAC, setup_site, two_room_site
+
+FAST = (0.01, 0.05)
+
+
+class FakeBackend:
+    """bleak's scanner at the hardware boundary: the test says what the radio hears."""
+
+    def __init__(
+        self,
+        detection_callback: Callable[[BLEDevice, AdvertisementData], None],
+        scanning_mode: str,
+        adapter: str,
+        **bluez: Any,
+    ) -> None:
+        self.callback = detection_callback
+        self.mode = scanning_mode
+        self.adapter = adapter
+        self.bluez = bluez
+        self.scanning = False
+
+    async def start(self) -> None:
+        self.scanning = True
+
+    async def stop(self) -> None:
+        self.scanning = False
+
+    def hear(
+        self, address: str, rssi: int, manufacturer_data: dict[int, bytes] | None = None
+    ) -> None:
+        assert self.scanning
+        data = AdvertisementData(
+            local_name=None,
+            manufacturer_data=manufacturer_data or {},
+            service_data={"0000feaa-0000-1000-8000-00805f9b34fb": b"\x10\x00"},
+            service_uuids=["0000feaa-0000-1000-8000-00805f9b34fb"],
+            tx_power=-8,
+            rssi=rssi,
+            platform_data=(),
+        )
+        self.callback(BLEDevice(address, None, None, rssi), data)
+
+
+class NoPassiveBackend(FakeBackend):
+    """A BlueZ without passive scanning (older than 5.56, or experimental features off)."""
+
+    async def start(self) -> None:
+        if self.mode == "passive":
+            raise BleakError("passive scanning on Linux requires BlueZ >= 5.56")
+        await super().start()
+
+
+class Running:
+    """A proxy task in HA's event loop, as the Pi would run it."""
+
+    proxy: Proxy
+
+    def __init__(self, backend: type[FakeBackend]) -> None:
+        self.kind = backend
+        self.backend: FakeBackend | None = None
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def factory(self, **kwargs: Any) -> FakeBackend:
+        self.backend = self.kind(**kwargs)
+        return self.backend
+
+    async def finish(self) -> None:
+        self.stop.set()
+        if self.task is not None:  # a task that already failed was checked by its test
+            await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 10)
+
+
+@pytest.fixture
+async def site(hass: HomeAssistant, server: str, enable_bluetooth: None) -> MockConfigEntry:
+    """The two-room site whose four receivers will be Pi proxies (none connected yet)."""
+    return await setup_site(hass, two_room_site(), {})
+
+
+@pytest.fixture
+async def start_proxy(
+    hass: HomeAssistant, server: str, hass_access_token: str
+) -> AsyncIterator[Callable[..., Running]]:
+    running: list[Running] = []
+
+    def start(source: str, backend: type[FakeBackend] = FakeBackend, **options: Any) -> Running:
+        defaults: dict[str, Any] = {
+            "server": server,
+            "token": hass_access_token,
+            "name": f"pi-{source[-2:]}",
+            "source": source,
+            "batch_interval": 0.05,
+            "scanning": "auto",
+        }
+        config = ProxyConfig(**(defaults | options))
+        holder = Running(backend)
+        holder.proxy = Proxy(config, holder.factory, backoff=FAST)
+        holder.task = hass.async_create_background_task(
+            holder.proxy.run(holder.stop), f"proxy {source}"
+        )
+        running.append(holder)
+        return holder
+
+    yield start
+    for holder in running:
+        await holder.finish()
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_adverts_from_pi_proxies_reach_the_bluetooth_manager_and_the_engine(
+    hass: HomeAssistant, site: MockConfigEntry, start_proxy: Callable[..., Running]
+) -> None:
+    coordinator: SiteCoordinator = site.runtime_data
+    receivers = list(coordinator.site.receivers)
+    running = {r.id: start_proxy(r.id) for r in receivers}
+    await until(
+        lambda: all(
+            p.source in proxies(hass) and proxies(hass)[p.source].online
+            for p in (h.proxy for h in running.values())
+        )
+    )
+    assert all(h.backend is not None and h.backend.mode == "passive" for h in running.values())
+    scanner = bluetooth.async_scanner_by_source(hass, receivers[0].id)
+    assert scanner is not None and scanner.name.startswith(f"pi-{receivers[0].id[-2:]}")
+
+    radio = Radio(noise_db=1.5, seed=3)
+    now = time.monotonic()
+    for _ in range(12):
+        for receiver in receivers:
+            backend = running[receiver.id].backend
+            assert backend is not None
+            backend.hear(TAG_MAC, radio.rssi(receiver, 5.0, 5.0))
+        await until(
+            lambda: (
+                all(len(h.proxy.buffer) == 0 for h in running.values())
+                and sum(proxies(hass)[r.id].adverts for r in receivers) >= 4
+            )
+        )
+        await asyncio.sleep(0.06)
+        now += 1.0
+        await coordinator.async_process(now)
+        await hass.async_block_till_done()
+
+    heard_by = {
+        device.scanner.source
+        for device in bluetooth.async_scanner_devices_by_address(hass, TAG_MAC, connectable=False)
+    }
+    assert heard_by == {r.id for r in receivers}
+    state = hass.states.get("device_tracker.forklift")
+    assert state is not None and state.state == "Left room"
+    assert abs(state.attributes["x"] - 5.0) < 2.5 and abs(state.attributes["y"] - 5.0) < 2.5
+    assert sum(proxies(hass)[r.id].adverts for r in receivers) == 48
+
+
+async def test_falls_back_to_active_scanning(
+    hass: HomeAssistant, site: MockConfigEntry, start_proxy: Callable[..., Running]
+) -> None:
+    holder = start_proxy("AA:00:00:00:00:01", NoPassiveBackend)
+    await until(lambda: holder.proxy.streamer.status.connected)
+    assert holder.proxy.scanner.mode == "active"
+
+
+async def test_reconnects_after_ha_restarts_with_a_bounded_buffer_and_a_drop_count(
+    hass: HomeAssistant, site: MockConfigEntry, start_proxy: Callable[..., Running]
+) -> None:
+    source = "AA:00:00:00:00:02"
+    holder = start_proxy(source, buffer=100)
+    await until(lambda: proxies(hass).get(source) is not None and proxies(hass)[source].online)
+    # HA's web server goes away and the websocket drops. (HA waits up to 10 s for open
+    # connections when it stops its server; the test does not need to wait that long.)
+    hass.http.runner._shutdown_timeout = 0.5  # type: ignore[union-attr]
+    await hass.http.stop()
+    await until(lambda: not proxies(hass)[source].online)
+    assert bluetooth.async_scanner_by_source(hass, source) is None
+    await until(lambda: not holder.proxy.streamer.status.connected)
+    backend = holder.backend
+    assert backend is not None
+    for index in range(150):
+        backend.hear(f"C0:FF:EE:00:01:{index % 100:02X}", -70)
+    assert len(holder.proxy.buffer) == 100 and holder.proxy.buffer.dropped == 50
+
+    await hass.http.start()
+    await until(lambda: proxies(hass)[source].online and proxies(hass)[source].adverts == 100)
+    state = proxies(hass)[source]
+    assert state.dropped == 50
+    assert holder.proxy.streamer.status.connections == 2
+    assert bluetooth.async_scanner_by_source(hass, source) is not None
+
+
+def test_buffer_drops_the_oldest_and_what_is_too_old() -> None:
+    clock = [1000.0]
+    buffer = AdvertBuffer(3, clock=lambda: clock[0])
+    for second in range(5):
+        buffer.add({"address": "x", "time": 990.0 + second})
+    assert len(buffer) == 3 and buffer.dropped == 2
+    clock[0] = 1043.5  # the two oldest left are now more than 50 s old
+    taken = buffer.take(10)
+    assert [a["time"] for a in taken] == [994.0]
+    assert buffer.dropped == 4
+    buffer.put_back(taken + [{"address": "y", "time": 1043.0}] * 3)
+    assert len(buffer) == 3 and buffer.dropped == 5
+
+
+async def test_a_bad_token_is_a_clear_error(
+    hass: HomeAssistant, site: MockConfigEntry, start_proxy: Callable[..., Running]
+) -> None:
+    holder = start_proxy("AA:00:00:00:00:03", token="not-a-token")
+    assert holder.task is not None
+    with pytest.raises(AuthError, match="refused the token"):
+        await asyncio.wait_for(holder.task, 10)
+    assert "AA:00:00:00:00:03" not in proxies(hass)
+
+
+async def test_a_user_who_is_not_an_administrator_is_refused(
+    hass: HomeAssistant,
+    site: MockConfigEntry,
+    start_proxy: Callable[..., Running],
+    hass_read_only_access_token: str,
+) -> None:
+    holder = start_proxy("AA:00:00:00:00:03", token=hass_read_only_access_token)
+    assert holder.task is not None
+    with pytest.raises(AuthError, match="not an administrator"):
+        await asyncio.wait_for(holder.task, 10)
+
+
+async def _raw(server: str, token: str) -> tuple[aiohttp.ClientSession, Any]:
+    session = aiohttp.ClientSession()
+    ws = await session.ws_connect(server.replace("http", "ws") + "/api/websocket")
+    await ws.receive_json()
+    await ws.send_json({"type": "auth", "access_token": token})
+    assert (await ws.receive_json())["type"] == "auth_ok"
+    return session, ws
+
+
+async def test_malformed_and_hostile_frames_are_refused_without_harming_other_proxies(
+    hass: HomeAssistant,
+    site: MockConfigEntry,
+    server: str,
+    hass_access_token: str,
+    start_proxy: Callable[..., Running],
+) -> None:
+    good = start_proxy("AA:00:00:00:00:01")
+    await until(lambda: good.proxy.streamer.status.connected)
+    session, ws = await _raw(server, hass_access_token)
+    ids = iter(range(1, 1000))
+
+    async def ask(payload: dict[str, Any]) -> dict[str, Any]:
+        await ws.send_json({"id": next(ids)} | payload)
+        answer: dict[str, Any] = await ws.receive_json()
+        return answer
+
+    try:
+        source = "AA:00:00:00:00:04"
+        advert = {"address": "C0:FF:EE:00:00:09", "rssi": -60, "time": 100.0}
+        batch = {"type": "ble_rtls/proxy/adverts", "source": source, "now": 100.5}
+        answer = await ask(batch | {"adverts": [advert]})
+        assert answer["error"]["code"] == "not_connected"
+        hostile_source = {"type": "ble_rtls/proxy/connect", "source": "not a mac", "name": "x"}
+        assert (await ask(hostile_source))["error"]["code"] == "invalid_format"
+        # A simulated ESPHome-like scanner already owns this source.
+        other = SimulatedProxy("AA:00:00:00:00:05", "esphome")
+        other.attach(hass)
+        taken = {"type": "ble_rtls/proxy/connect", "source": "AA:00:00:00:00:05", "name": "x"}
+        assert (await ask(taken))["error"]["code"] == "source_in_use"
+        other.detach()
+        connect = {"type": "ble_rtls/proxy/connect", "source": source, "name": "raw"}
+        assert (await ask(connect))["success"]
+
+        for bad, field in (
+            ({"address": "c0:ff:ee:00:00:09"}, "address"),
+            ({"rssi": "-60"}, "rssi"),
+            ({"rssi": 500}, "rssi"),
+            ({"time": 10.0}, "time"),
+            ({"manufacturer_data": {"76": "zz"}}, "manufacturer_data"),
+            ({"manufacturer_data": {"apple": "00"}}, "manufacturer_data"),
+            ({"manufacturer_data": {"76": "00" * 300}}, "manufacturer_data"),
+            ({"service_uuids": ["not-a-uuid"]}, "service_uuids"),
+            ({"name": "x" * 1000}, "name"),
+        ):
+            answer = await ask(batch | {"adverts": [advert, advert | bad]})
+            assert answer["error"]["code"] == "invalid_batch", bad
+            assert f"advert 1: {field}" in answer["error"]["message"]
+        answer = await ask(batch | {"adverts": [advert] * 2001})
+        assert "at most 2000" in answer["error"]["message"]
+        assert proxies(hass)[source].adverts == 0  # nothing of a refused batch got in
+        answer = await ask(batch | {"adverts": [advert]})
+        assert answer["result"] == {"accepted": 1}
+
+        await ws.send_str("{not json")
+        with contextlib.suppress(Exception):
+            await ws.receive_json(timeout=2)
+    finally:
+        await ws.close()
+        await session.close()
+    await until(lambda: not proxies(hass)[source].online)
+    # The well-behaved proxy streamed on throughout.
+    backend = good.backend
+    assert backend is not None
+    before = proxies(hass)["AA:00:00:00:00:01"].adverts
+    backend.hear(TAG_MAC, -65)
+    await until(lambda: proxies(hass)["AA:00:00:00:00:01"].adverts == before + 1)
+    assert good.proxy.streamer.status.refused_batches == 0
+
+
+def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "proxy.toml"
+    assert main(["--config", str(tmp_path / "missing.toml")]) == EXIT_CONFIG
+    assert "not found" in capsys.readouterr().err
+    config.write_text('server = "ftp://x"\ntoken = "t"\n')
+    assert main(["--config", str(config)]) == EXIT_CONFIG
+    assert "not an http(s) URL" in capsys.readouterr().err
+    config.write_text('server = "http://x"\ntoken = "t"\nbuffer = "big"\n')
+    assert main(["--config", str(config)]) == EXIT_CONFIG
+    assert "buffer has the wrong type" in capsys.readouterr().err
+    config.write_text('server = "http://x"\ntoken = "t"\ncolour = "red"\n')
+    assert main(["--config", str(config)]) == EXIT_CONFIG
+    assert "unknown key 'colour'" in capsys.readouterr().err
+    config.write_text('server = "http://x"\ntoken = "t"\nadapter = "hci-missing-42"\n')
+    assert main(["--config", str(config), "--check"]) == EXIT_ADAPTER
+    assert "Bluetooth adapter hci-missing-42 not found" in capsys.readouterr().err
+    config.write_text('server = "http://x"\ntoken = "t"\nsource = "aa:00:00:00:00:09"\n')
+    assert main(["--config", str(config), "--check"]) == 0
+    assert "AA:00:00:00:00:09" in capsys.readouterr().out
+    assert ProxyConfig("https://ha:8123/", "t").websocket_url == "wss://ha:8123/api/websocket"
