@@ -8,13 +8,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMAIN
 from .coordinator import SiteCoordinator, device_identifier
 from .engine.site import SiteError
 from .phones import PhoneHub
-from .proxy_stream import async_setup_proxy_stream
+from .proxy_stream import async_setup_proxy_stream, unplaced_issue_id
 from .services import async_setup_services
 from .site_config import empty_document, validate_document
 
@@ -50,6 +51,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
         model="Site",
     )
     _remove_stale_devices(hass, entry, coordinator)
+    for receiver_id in coordinator.receivers:  # a Pi proxy placed here is no longer unplaced
+        ir.async_delete_issue(hass, DOMAIN, unplaced_issue_id(receiver_id))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(coordinator.async_start())
     entry.async_on_unload(coordinator.phones.async_start())

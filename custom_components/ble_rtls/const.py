@@ -63,3 +63,4 @@ ATTR_FLOOR: Final = "floor"
 ATTR_ZONE: Final = "zone"
 
 ISSUE_RECEIVER_SILENT: Final = "receiver_silent"
+ISSUE_PROXY_UNPLACED: Final = "proxy_unplaced"

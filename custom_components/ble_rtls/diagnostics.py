@@ -8,6 +8,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from . import BleRtlsConfigEntry
+from .proxy_stream import proxies
 
 TO_REDACT = {
     "address",
@@ -66,6 +67,17 @@ async def async_get_config_entry_diagnostics(
                 "unknown_receivers": engine.unknown_receivers,
             },
             "recent_adverts": len(coordinator.recent_adverts),
+            "pi_proxies": {
+                source: {
+                    "name": proxy.name,
+                    "online": proxy.online,
+                    "version": proxy.version,
+                    "adverts": proxy.adverts,
+                    "dropped": proxy.dropped,
+                    "buffered": proxy.buffered,
+                }
+                for source, proxy in proxies(hass).items()
+            },
             # Whether phones report, never where their people are.
             "phones": {
                 phone_id: {

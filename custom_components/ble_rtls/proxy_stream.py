@@ -24,9 +24,10 @@ from homeassistant.components.websocket_api import async_register_command
 from homeassistant.components.websocket_api.connection import ActiveConnection
 from homeassistant.components.websocket_api.decorators import require_admin, websocket_command
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
-from .const import DOMAIN
+from .const import DOMAIN, ISSUE_PROXY_UNPLACED
 
 MAX_BATCH: Final = 2000
 MAX_BYTES: Final = 255  # an advertisement's data field cannot be longer
@@ -135,6 +136,30 @@ def ws_proxy_connect(
     connection.subscriptions[msg["id"]] = disconnected
     connection.send_result(msg["id"], {"source": source, "max_batch": MAX_BATCH})
     async_dispatcher_send(hass, SIGNAL_PROXIES)
+    _ask_to_place(hass, state)
+
+
+def _ask_to_place(hass: HomeAssistant, state: ProxyState) -> None:
+    """A repair issue until a site places the new proxy (its set-up deletes the issue)."""
+    placed = any(
+        state.source in entry.runtime_data.receivers
+        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
+    )
+    if not placed:
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            unplaced_issue_id(state.source),
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_PROXY_UNPLACED,
+            translation_placeholders={"proxy": state.name, "source": state.source},
+        )
+
+
+def unplaced_issue_id(source: str) -> str:
+    """The repair issue of a connected proxy that no site has placed."""
+    return f"{ISSUE_PROXY_UNPLACED}_{source}"
 
 
 def _disconnect(state: ProxyState) -> None:

@@ -24,6 +24,7 @@ from . import BleRtlsConfigEntry
 from .coordinator import ReceiverView, SiteCoordinator, TagView, ZoneView
 from .entity import BleRtlsEntity
 from .phones import PhoneView, check_in_time
+from .proxy_stream import proxies
 
 NO_ZONE = "none"
 
@@ -220,6 +221,18 @@ class ReceiverRateSensor(BleRtlsEntity, SensorEntity):
     def native_value(self) -> float:
         """Averaged over the last rate period."""
         return self._view.rate
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object] | None:
+        """For a Pi proxy: everything it streamed, what it dropped while HA was away."""
+        proxy = proxies(self.hass).get(self._item_id)
+        if proxy is None:
+            return None
+        return {
+            "pi_proxy_version": proxy.version,
+            "adverts_streamed": proxy.adverts,
+            "dropped_by_proxy": proxy.dropped,
+        }
 
 
 class PhoneSensor(BleRtlsEntity, SensorEntity):

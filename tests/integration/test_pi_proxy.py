@@ -23,10 +23,13 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from homeassistant.components import bluetooth
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
 from custom_components.ble_rtls.coordinator import SiteCoordinator
-from custom_components.ble_rtls.proxy_stream import proxies
+from custom_components.ble_rtls.diagnostics import async_get_config_entry_diagnostics
+from custom_components.ble_rtls.proxy_stream import proxies, unplaced_issue_id
 from simulator.proxies import Radio, SimulatedProxy
 
 from .conftest import TAG_MAC, setup_site, two_room_site
@@ -187,6 +190,27 @@ async def test_adverts_from_pi_proxies_reach_the_bluetooth_manager_and_the_engin
     assert state is not None and state.state == "Left room"
     assert abs(state.attributes["x"] - 5.0) < 2.5 and abs(state.attributes["y"] - 5.0) < 2.5
     assert sum(proxies(hass)[r.id].adverts for r in receivers) == 48
+    rate = hass.states.get("sensor.proxy_1_tag_adverts_per_second")
+    assert rate is not None and rate.attributes["adverts_streamed"] > 0
+    assert rate.attributes["dropped_by_proxy"] == 0
+    online = hass.states.get("binary_sensor.proxy_1_online")
+    assert online is not None and online.state == "on"
+    diagnostics = await async_get_config_entry_diagnostics(hass, site)
+    assert diagnostics["pi_proxies"][receivers[0].id]["adverts"] == 12
+
+
+async def test_an_unplaced_proxy_asks_to_be_placed(
+    hass: HomeAssistant, site: MockConfigEntry, start_proxy: Callable[..., Running]
+) -> None:
+    source = "AA:00:00:00:00:09"
+    start_proxy(source)
+    issues = ir.async_get(hass)
+    await until(lambda: issues.async_get_issue(DOMAIN, unplaced_issue_id(source)) is not None)
+    document = two_room_site()
+    document["receivers"].append({"id": source, "name": "Pi 9", "x": 10, "y": 5, "z": 2.5})
+    hass.config_entries.async_update_entry(site, options={**site.options, CONF_SITE: document})
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, unplaced_issue_id(source)) is None
 
 
 async def test_falls_back_to_active_scanning(
