@@ -21,10 +21,10 @@ from custom_components.ble_rtls.engine.site import Receiver
 
 
 class SimulatedProxy(BaseHaRemoteScanner):
-    """A passive remote scanner whose adverts come from `hear`."""
+    """A remote scanner (passive unless `connectable`) whose adverts come from `hear`."""
 
-    def __init__(self, source: str, name: str) -> None:
-        super().__init__(source, name, None, False)
+    def __init__(self, source: str, name: str, connectable: bool = False) -> None:
+        super().__init__(source, name, None, connectable)
         self._detach: list[CALLBACK_TYPE] = []
 
     @callback

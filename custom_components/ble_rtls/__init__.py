@@ -11,6 +11,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
+from .battery import BatteryReader, battery_enabled
 from .const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMAIN
 from .coordinator import SiteCoordinator, device_identifier
 from .engine.site import SiteError
@@ -41,6 +42,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
     settings = {**DEFAULT_SETTINGS, **entry.options.get(CONF_SETTINGS, {})}
     coordinator = SiteCoordinator(hass, entry.entry_id, entry.title, document, settings)
     coordinator.phones = PhoneHub(hass, coordinator, entry.options.get(CONF_PHONES, []))
+    coordinator.battery = BatteryReader(
+        coordinator, [item["id"] for item in document["tags"] if battery_enabled(item)]
+    )
     await coordinator.phones.async_load()
     entry.runtime_data = coordinator
     dr.async_get(hass).async_get_or_create(
@@ -56,6 +60,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(coordinator.async_start())
     entry.async_on_unload(coordinator.phones.async_start())
+    entry.async_on_unload(coordinator.battery.async_start())
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     return True
 

@@ -20,6 +20,7 @@ from homeassistant.helpers import selector
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import slugify
 
+from .battery import battery_enabled
 from .const import (
     CONF_MISSING_AFTER,
     CONF_PHONES,
@@ -50,6 +51,7 @@ CONF_POLYGON = "polygon"
 CONF_AREA = "area_id"
 CONF_CANDIDATE = "candidate"
 CONF_TAG = "tag"
+CONF_BATTERY = "battery"
 CONF_NEW_SECRET = "new_secret"
 CONF_SHOW_PAIRING = "show_pairing"
 NEW_ITEM = "__new__"
@@ -378,6 +380,8 @@ class BleRtlsOptionsFlow(OptionsFlow):
                     }
                     if user_input.get("ref_rssi_1m") is not None:
                         item["ref_rssi_1m"] = user_input["ref_rssi_1m"]
+                    if CONF_BATTERY in user_input:
+                        item[CONF_BATTERY] = user_input[CONF_BATTERY]
                 if (result := self._try_save("tags", item, errors, placeholders)) is not None:
                     return result
         defaults: dict[str, Any] = {CONF_IDENTITY_KIND: "address", "motion": "person"}
@@ -385,12 +389,14 @@ class BleRtlsOptionsFlow(OptionsFlow):
             identity = identity_of(current)
             defaults |= current | {CONF_IDENTITY_KIND: identity.kind, CONF_IDENTITY: identity.value}
         defaults |= self._prefill
+        defaults.setdefault(CONF_BATTERY, battery_enabled({defaults[CONF_IDENTITY_KIND]: ""}))
         fields: dict[vol.Marker, Any] = {
             vol.Required(CONF_NAME): selector.TextSelector(),
             vol.Required(CONF_IDENTITY_KIND): _choice(list(IDENTITY_KINDS), CONF_IDENTITY_KIND),
             vol.Required(CONF_IDENTITY): selector.TextSelector(),
             vol.Optional("ref_rssi_1m"): _number(-120, 20, 1, "dBm"),
             vol.Required("motion"): _choice(list(MOTION_CLASSES), "motion"),
+            vol.Optional(CONF_BATTERY): selector.BooleanSelector(),
         }
         if current is not None:
             fields[vol.Optional(CONF_REMOVE, default=False)] = selector.BooleanSelector()

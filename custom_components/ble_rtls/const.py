@@ -53,6 +53,7 @@ EXPORT_BUFFER: Final = 50_000
 
 EVENT_ZONE_CHANGED: Final = "ble_rtls_zone_changed"
 EVENT_TAG_MISSING: Final = "ble_rtls_tag_missing"
+EVENT_BATTERY_LOW: Final = "ble_rtls_battery_low"
 EVENT_PANIC: Final = "ble_rtls_panic"
 EVENT_PANIC_CANCELLED: Final = "ble_rtls_panic_cancelled"
 EVENT_PANIC_ACKNOWLEDGED: Final = "ble_rtls_panic_acknowledged"

@@ -61,6 +61,7 @@ from .identity import APPLE_COMPANY_ID, IdentityResolver
 from .site_config import SiteDocument, engine_site, names, tag_identities, to_lat_lon
 
 if TYPE_CHECKING:
+    from .battery import BatteryReader
     from .phones import PhoneHub
 
 type Settings = dict[str, Any]
@@ -135,8 +136,10 @@ def device_item(entry_id: str, kind: str, identifiers: set[tuple[str, str]]) -> 
 class SiteCoordinator:
     """Owns the engine, the bluetooth subscriptions and the views of one site."""
 
-    # The site's companion phones; set up beside the coordinator (they follow its tags).
+    # Set up beside the coordinator, as they follow its tags: the site's companion phones
+    # and the battery reader of its connectable tags.
     phones: PhoneHub
+    battery: BatteryReader
 
     def __init__(
         self,
@@ -487,6 +490,10 @@ class SiteCoordinator:
         """Latitude and longitude when the site has a geo anchor."""
         anchor = self.document.get("geo_anchor")
         return None if anchor is None else to_lat_lon(anchor, estimate.x, estimate.y)
+
+    def address_of(self, tag_id: str) -> str | None:
+        """The address the tag was last learned under (its MAC, or its latest private one)."""
+        return next((a for a, t in reversed(self._addresses.items()) if t == tag_id), None)
 
     def tracked_addresses(self) -> dict[str, str]:
         """Address -> tag id currently read from the scanners (diagnostics)."""

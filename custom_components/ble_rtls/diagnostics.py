@@ -35,6 +35,13 @@ async def async_get_config_entry_diagnostics(
                 tag_id: {
                     "zone": view.zone,
                     "missing": view.missing,
+                    "battery": None
+                    if (reading := coordinator.battery.views.get(tag_id)) is None
+                    else {
+                        "level": reading.level,
+                        "failures": reading.failures,
+                        "last_error": reading.last_error,
+                    },
                     "estimate": None
                     if view.estimate is None
                     else {

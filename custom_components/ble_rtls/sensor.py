@@ -18,9 +18,11 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfLength
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import BleRtlsConfigEntry
+from .const import DOMAIN
 from .coordinator import ReceiverView, SiteCoordinator, TagView, ZoneView
 from .entity import BleRtlsEntity
 from .phones import PhoneView, check_in_time
@@ -36,6 +38,7 @@ class TagSensorDescription(SensorEntityDescription):
     """A tag sensor and how to read it from the tag's view."""
 
     value_fn: Callable[[SiteCoordinator, TagView], SensorValue]
+    exists_fn: Callable[[SiteCoordinator, str], bool] = lambda _coordinator, _tag: True
 
 
 TAG_SENSORS: tuple[TagSensorDescription, ...] = (
@@ -69,6 +72,15 @@ TAG_SENSORS: tuple[TagSensorDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda _, view: view.last_seen,
+    ),
+    TagSensorDescription(
+        key="battery",
+        device_class=SensorDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator, view: coordinator.battery.views[view.id].level,
+        exists_fn=lambda coordinator, tag_id: tag_id in coordinator.battery.views,
     ),
     TagSensorDescription(
         key="nearest_receiver",
@@ -138,11 +150,17 @@ async def async_setup_entry(
 ) -> None:
     """Sensors for every tag, zone, receiver and phone of the site."""
     coordinator = entry.runtime_data
-    entities: list[SensorEntity] = [
-        TagSensor(coordinator, tag_id, description)
-        for tag_id in coordinator.tags
-        for description in TAG_SENSORS
-    ]
+    entities: list[SensorEntity] = []
+    registry = er.async_get(hass)
+    for tag_id in coordinator.tags:
+        for description in TAG_SENSORS:
+            if description.exists_fn(coordinator, tag_id):
+                entities.append(TagSensor(coordinator, tag_id, description))
+                continue
+            # A sensor turned off in the options (battery reading) goes from the registry.
+            unique_id = f"{entry.entry_id}_tag_{tag_id}_{description.key}"
+            if entity_id := registry.async_get_entity_id("sensor", DOMAIN, unique_id):
+                registry.async_remove(entity_id)
     entities += [
         DistanceSensor(coordinator, tag_id, receiver_id)
         for tag_id in coordinator.tags

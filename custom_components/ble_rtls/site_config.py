@@ -1,9 +1,10 @@
 """The stored site: a SITE.json document (the replay format) plus what only HA needs.
 
-Extra fields, which `ble-rtls replay` ignores: receiver `name`; tag `name` and its identity
-(`address`, `ibeacon` or `irk`); zone `area_id`; top-level `geo_anchor` (where x = y = 0
-is on Earth and which way +y points). The whole document round-trips through export and
-import, so a site tuned offline can be loaded back unchanged.
+Extra fields, which `ble-rtls replay` ignores: receiver `name`; tag `name`, its identity
+(`address`, `ibeacon` or `irk`) and `battery` (read it over GATT); zone `area_id`;
+top-level `geo_anchor` (where x = y = 0 is on Earth and which way +y points). The whole
+document round-trips through export and import, so a site tuned offline can be loaded
+back unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def validate_document(raw: Any, source: str = "SITE.json") -> SiteDocument:
         for kind in ("address", "ibeacon", "irk"):
             item.pop(kind, None)
         item[identity.kind] = identity.value
+        if not isinstance(item.get("battery", False), bool):
+            raise SiteError(f"{source}: tags[{index}] ({tag.id}): battery: not true or false")
     seen: dict[Identity, str] = {}
     for tag_id, identity in tag_identities(document).items():
         if identity in seen:

@@ -469,3 +469,32 @@ async def test_pairing_without_a_known_url_aborts(
     result = await _configure(hass, result, {"name": "Carol's phone"})
     assert result["type"] is FlowResultType.ABORT and result["reason"] == "no_url"
     assert [p["id"] for p in phone_entry.options["phones"]] == ["alice"]
+
+
+async def test_battery_reading_switched_off_for_a_tag(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    result = await _options(hass, entry, "tags")
+    result = await _configure(hass, result, {"item": "forklift"})
+    schema_keys = [str(key) for key in result["data_schema"].schema]
+    assert "battery" in schema_keys
+    result = await _configure(
+        hass,
+        result,
+        {
+            "name": "Forklift",
+            "identity_kind": "address",
+            "identity": "C0:FF:EE:00:00:01",
+            "motion": "vehicle",
+            "battery": False,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert _site(entry)["tags"][0]["battery"] is False
+    assert "forklift" not in entry.runtime_data.battery.views
+    bad = json.loads(json.dumps(_site(entry)))
+    bad["tags"][0]["battery"] = "yes"
+    result = await _options(hass, entry, "import_site")
+    result = await _configure(hass, result, {"site_json": json.dumps(bad)})
+    assert "battery: not true or false" in _placeholder(result)
