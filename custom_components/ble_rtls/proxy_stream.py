@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -227,40 +226,30 @@ def parse_batch(raw: list[Any], proxy_now: float, ha_now: float) -> list[Scanner
     return [_parse_advert(index, item, proxy_now, ha_now) for index, item in enumerate(raw)]
 
 
-def _parse_advert(index: int, item: Any, proxy_now: float, ha_now: float) -> ScannerAdvert:
-    def bad(field: str, why: str) -> StreamError:
-        return StreamError(f"advert {index}: {field} {why}")
+def _bad(index: int, field: str, why: str) -> StreamError:
+    return StreamError(f"advert {index}: {field} {why}")
 
-    if not isinstance(item, dict):
-        raise bad("", "is not an object")
+
+def _parse_advert(index: int, item: Any, proxy_now: float, ha_now: float) -> ScannerAdvert:
+    """One advert, checked field by field (the hot path: about 2000 a second per proxy)."""
+    if type(item) is not dict:
+        raise _bad(index, "", "is not an object")
     address = item.get("address")
-    if not isinstance(address, str) or not MAC.match(address):
-        raise bad("address", "is not an upper-case MAC address")
+    if type(address) is not str or not MAC.match(address):
+        raise _bad(index, "address", "is not an upper-case MAC address")
     rssi = item.get("rssi")
-    if not isinstance(rssi, int) or isinstance(rssi, bool) or not -127 <= rssi <= 20:
-        raise bad("rssi", "is not an integer from -127 to 20")
+    if type(rssi) is not int or not -127 <= rssi <= 20:
+        raise _bad(index, "rssi", "is not an integer from -127 to 20")
     taken = item.get("time")
     if not isinstance(taken, int | float) or not 0 <= proxy_now - taken <= MAX_AGE:
-        raise bad("time", f"is not within {MAX_AGE:.0f} s before the batch's now")
+        raise _bad(index, "time", f"is not within {MAX_AGE:.0f} s before the batch's now")
     name = item.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
-        raise bad("name", "is not a short string")
+    if name is not None and (type(name) is not str or len(name) > MAX_NAME):
+        raise _bad(index, "name", "is not a short string")
     tx_power = item.get("tx_power")
-    if tx_power is not None and (not isinstance(tx_power, int) or not -127 <= tx_power <= 20):
-        raise bad("tx_power", "is not an integer from -127 to 20")
-    manufacturer = _hex_map(item.get("manufacturer_data", {}), bad, "manufacturer_data")
-    try:
-        manufacturer_data = {int(key): value for key, value in manufacturer.items()}
-    except ValueError:
-        raise bad("manufacturer_data", "keys are not company ids") from None
-    if not all(0 <= key <= 0xFFFF for key in manufacturer_data):
-        raise bad("manufacturer_data", "keys are not company ids")
-    service_data = _hex_map(item.get("service_data", {}), bad, "service_data")
-    uuids = item.get("service_uuids", [])
-    if not isinstance(uuids, list) or len(uuids) > 64:
-        raise bad("service_uuids", "is not a list of UUIDs")
-    if not all(isinstance(u, str) and UUID.match(u) for u in [*uuids, *service_data]):
-        raise bad("service_uuids", "holds something that is not a lower-case UUID")
+    if tx_power is not None and (type(tx_power) is not int or not -127 <= tx_power <= 20):
+        raise _bad(index, "tx_power", "is not an integer from -127 to 20")
+    uuids, service_data, manufacturer_data = _payload(item, index)
     return (
         address,
         rssi,
@@ -274,13 +263,39 @@ def _parse_advert(index: int, item: Any, proxy_now: float, ha_now: float) -> Sca
     )
 
 
-def _hex_map(value: Any, bad: Callable[[str, str], StreamError], field: str) -> dict[str, bytes]:
-    if not isinstance(value, dict) or len(value) > 32:
-        raise bad(field, "is not an object of hex strings")
-    try:
-        decoded = {str(key): bytes.fromhex(data) for key, data in value.items()}
-    except (TypeError, ValueError):
-        raise bad(field, "is not an object of hex strings") from None
-    if any(len(data) > MAX_BYTES for data in decoded.values()):
-        raise bad(field, f"holds more than {MAX_BYTES} bytes")
-    return decoded
+def _payload(
+    item: dict[str, Any], index: int
+) -> tuple[list[str], dict[str, bytes], dict[int, bytes]]:
+    """Service UUIDs, service data and manufacturer data of an advert, checked."""
+    manufacturer_data: dict[int, bytes] = {}
+    if raw := item.get("manufacturer_data"):
+        for key, data in _hex_items(raw, index, "manufacturer_data"):
+            company = int(key) if type(key) is str and key.isdigit() else -1
+            if not 0 <= company <= 0xFFFF:
+                raise _bad(index, "manufacturer_data", "keys are not company ids")
+            manufacturer_data[company] = data
+    service_data: dict[str, bytes] = {}
+    if raw := item.get("service_data"):
+        service_data = dict(_hex_items(raw, index, "service_data"))
+    uuids = item.get("service_uuids") or []
+    if uuids or service_data:
+        if type(uuids) is not list or len(uuids) > 64:
+            raise _bad(index, "service_uuids", "is not a list of UUIDs")
+        if not all(type(u) is str and UUID.match(u) for u in [*uuids, *service_data]):
+            raise _bad(index, "service_uuids", "holds something that is not a lower-case UUID")
+    return uuids, service_data, manufacturer_data
+
+
+def _hex_items(value: Any, index: int, field: str) -> list[tuple[Any, bytes]]:
+    """An object of hex strings, decoded; StreamError when it is not one or too long."""
+    if type(value) is not dict or len(value) > 32:
+        raise _bad(index, field, "is not an object of hex strings")
+    items = []
+    for key, data in value.items():
+        if type(data) is not str or len(data) > 2 * MAX_BYTES:
+            raise _bad(index, field, f"is not hex strings of at most {MAX_BYTES} bytes")
+        try:
+            items.append((key, bytes.fromhex(data)))
+        except ValueError:
+            raise _bad(index, field, "is not an object of hex strings") from None
+    return items

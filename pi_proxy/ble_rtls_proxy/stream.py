@@ -46,6 +46,7 @@ class StreamStatus:
     connections: int = 0
     batches: int = 0
     sent: int = 0
+    accepted: int = 0
     refused_batches: int = 0
     last_error: str | None = None
 
@@ -107,7 +108,7 @@ class Streamer:
                 while not stop.is_set() and not ws.closed and not reader.done():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.config.batch_interval)
-                    await self._send_batch(ws)
+                    await self._send_buffered(ws)
             finally:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -152,10 +153,14 @@ class Streamer:
         self._next_id += 1
         return self._next_id
 
-    async def _send_batch(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        adverts = self.buffer.take(self.max_batch)
-        if not adverts:
-            return
+    async def _send_buffered(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Everything buffered, in batches of at most HA's `max_batch`."""
+        while adverts := self.buffer.take(self.max_batch):
+            await self._send_batch(ws, adverts)
+
+    async def _send_batch(
+        self, ws: aiohttp.ClientWebSocketResponse, adverts: list[dict[str, Any]]
+    ) -> None:
         message: dict[str, Any] = {
             "id": self._id(),
             "type": "ble_rtls/proxy/adverts",
@@ -179,7 +184,11 @@ class Streamer:
             if frame.type is not aiohttp.WSMsgType.TEXT:
                 break
             result = frame.json()
-            if result.get("type") == "result" and not result.get("success"):
+            if result.get("type") != "result":
+                continue
+            if result.get("success"):
+                self.status.accepted += (result.get("result") or {}).get("accepted", 0)
+            else:
                 self.status.refused_batches += 1
                 self.status.last_error = str(result.get("error"))
                 _LOGGER.error("Home Assistant refused a batch: %s", result.get("error"))
