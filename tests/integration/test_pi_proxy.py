@@ -383,3 +383,18 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["--config", str(config), "--check"]) == 0
     assert "AA:00:00:00:00:09" in capsys.readouterr().out
     assert ProxyConfig("https://ha:8123/", "t").websocket_url == "wss://ha:8123/api/websocket"
+
+
+async def test_an_unreachable_server_is_retried_and_named(
+    hass: HomeAssistant, start_proxy: Callable[..., Running]
+) -> None:
+    holder = start_proxy("AA:00:00:00:00:07", server="http://127.0.0.1:9")
+    status = holder.proxy.streamer.status
+    await until(lambda: status.last_error is not None)
+    await asyncio.sleep(0.3)
+    assert "Cannot connect to host 127.0.0.1:9" in (status.last_error or "")
+    assert status.connections == 0 and holder.task is not None and not holder.task.done()
+    backend = holder.backend
+    assert backend is not None
+    backend.hear(TAG_MAC, -60)
+    assert len(holder.proxy.buffer) == 1  # kept for when the server is back
