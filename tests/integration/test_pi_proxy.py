@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,6 +26,7 @@ from bleak.exc import BleakError
 from homeassistant.components import bluetooth
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
@@ -379,9 +382,35 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     config.write_text('server = "http://x"\ntoken = "t"\nadapter = "hci-missing-42"\n')
     assert main(["--config", str(config), "--check"]) == EXIT_ADAPTER
     assert "Bluetooth adapter hci-missing-42 not found" in capsys.readouterr().err
+    for text, message in (
+        ('token = "t"\n', "server is required"),
+        ('server = "http://x"\ntoken = "t"\nscanning = "loud"\n', "scanning must be"),
+        ('server = "http://x"\ntoken = "t"\nbatch_interval = 99\n', "batch_interval must"),
+        ('server = "http://x"\ntoken = "t"\nbuffer = 5\n', "buffer must be"),
+        ("server = [", "not valid TOML"),
+    ):
+        config.write_text(text)
+        assert main(["--config", str(config)]) == EXIT_CONFIG
+        assert message in capsys.readouterr().err
     config.write_text('server = "http://x"\ntoken = "t"\nsource = "aa:00:00:00:00:09"\n')
     assert main(["--config", str(config), "--check"]) == 0
     assert "AA:00:00:00:00:09" in capsys.readouterr().out
+    # The real bleak on a machine where this adapter does not exist: a clear error, exit 3.
+    config.write_text(
+        'server = "http://127.0.0.1:9"\ntoken = "t"\nadapter = "hci-missing-42"\n'
+        'source = "AA:00:00:00:00:09"\n'
+    )
+    # As a process of its own, as systemd runs it (bleak talks to BlueZ over D-Bus).
+    command = "import sys; from ble_rtls_proxy.cli import main; sys.exit(main())"
+    run = subprocess.run(
+        [sys.executable, "-c", command, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == EXIT_ADAPTER
+    assert "cannot scan on hci-missing-42" in run.stderr
     assert ProxyConfig("https://ha:8123/", "t").websocket_url == "wss://ha:8123/api/websocket"
 
 
@@ -398,3 +427,13 @@ async def test_an_unreachable_server_is_retried_and_named(
     assert backend is not None
     backend.hear(TAG_MAC, -60)
     assert len(holder.proxy.buffer) == 1  # kept for when the server is back
+
+
+async def test_a_home_assistant_without_the_integration_is_named(
+    hass: HomeAssistant, server: str, hass_access_token: str, start_proxy: Callable[..., Running]
+) -> None:
+    assert await async_setup_component(hass, "websocket_api", {})
+    holder = start_proxy("AA:00:00:00:00:08")
+    status = holder.proxy.streamer.status
+    await until(lambda: status.last_error is not None)
+    assert "BLE RTLS integration is not set up" in (status.last_error or "")
