@@ -29,6 +29,8 @@ homeassistant:
   time_zone: UTC
   latitude: 52.37
   longitude: 4.89
+  # Where the companion app's pairing code points (Settings > System > Network).
+  internal_url: http://{host}:{port}
   auth_providers:
     # A browser on this machine is logged in as the demo user without a password.
     - type: trusted_networks
@@ -200,6 +202,29 @@ async def save_dashboard(base: str, token: str) -> None:
             raise SystemExit(f"could not save the demo dashboard: {result}")
 
 
+async def pair_phone(base: str, token: str, pairing_file: Path) -> None:
+    """Pair a "Demo phone" once, through the options flow as the UI would; save its code."""
+    if pairing_file.exists():
+        return
+    headers = {"Authorization": f"Bearer {token}"}
+    flows = f"{base}/api/config/config_entries/options/flow"
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.get(f"{base}/api/config/config_entries/entry?domain=ble_rtls") as got:
+            entry_id = (await got.json())[0]["entry_id"]
+        async with session.post(flows, json={"handler": entry_id}) as started:
+            flow_id = (await started.json())["flow_id"]
+        step: dict[str, object] = {}
+        for answer in ({"next_step_id": "phones"}, {"item": "__new__"}, {"name": "Demo phone"}):
+            async with session.post(f"{flows}/{flow_id}", json=answer) as response:
+                step = await response.json()
+        placeholders = step.get("description_placeholders")
+        if step.get("step_id") != "pair" or not isinstance(placeholders, dict):
+            raise SystemExit(f"could not pair the demo phone: {step}")
+        async with session.post(f"{flows}/{flow_id}", json={}) as saved:
+            saved.raise_for_status()
+    pairing_file.write_text(str(placeholders["payload"]), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo until Ctrl-C (or SIGTERM)."""
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
@@ -243,10 +268,13 @@ def main(argv: list[str] | None = None) -> int:
         token = asyncio.run(onboard(base, config / "demo-token.txt"))
         asyncio.run(wait_until_running(base, token, args.timeout))
         asyncio.run(save_dashboard(base, token))
+        asyncio.run(pair_phone(base, token, config / "phone-pairing.txt"))
         print(
             f"BLE RTLS demo is running on {base}\n"
             f"  login: {USERNAME} / {PASSWORD}\n"
             f"  API token: {config / 'demo-token.txt'} ({token[:8]}...)\n"
+            f"  companion app: .venv/bin/python companion_app/main.py, then paste the code in"
+            f" {config / 'phone-pairing.txt'}\n"
             f"  log: {config / 'home-assistant.log'}\n"
             "Ctrl-C stops it.",
             flush=True,

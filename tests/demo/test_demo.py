@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from ble_rtls_companion.pairing import parse_pairing
+from ble_rtls_companion.sender import check_connection
 from PIL import Image
 
 from simulator.screenshot import free_port
@@ -78,7 +80,12 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             states = _states(base, token)
-            trackers = {k: v for k, v in states.items() if k.startswith("device_tracker.")}
+            trackers = {  # the tags' trackers (the demo phone's is a GPS tracker)
+                k: v
+                for k, v in states.items()
+                if k.startswith("device_tracker.")
+                and v["attributes"].get("source_type") == "bluetooth_le"
+            }
             if trackers and all("x" in s["attributes"] for s in trackers.values()):
                 if not first:
                     first = trackers
@@ -104,6 +111,10 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
             timeout=10,
         ).json()
         assert {e["domain"]: e["state"] for e in entries}["ble_rtls"] == "loaded"
+        # The demo phone's code, from the real options flow, pairs the real app.
+        pairing = parse_pairing((config / "phone-pairing.txt").read_text(encoding="utf-8"))
+        assert pairing.url == base
+        assert check_connection(pairing) == "Demo phone"
     finally:
         assert _stop(process) == 0
 
