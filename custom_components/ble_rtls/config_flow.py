@@ -110,8 +110,12 @@ def _qr_svg(text: str) -> str:
     import pyqrcode  # noqa: PLC0415  # HA's own pin (homekit, TOTP); loaded when pairing
 
     buffer = io.BytesIO()
-    pyqrcode.create(text, error="M").svg(buffer, scale=4, quiet_zone=4)
-    return buffer.getvalue().decode()
+    # No XML declaration and one line: the frontend renders it inside markdown. A white
+    # background keeps it scannable in the dark theme.
+    pyqrcode.create(text, error="M").svg(
+        buffer, scale=4, quiet_zone=4, xmldecl=False, background="#fff", title="Pairing code"
+    )
+    return buffer.getvalue().decode().replace("\n", "")
 
 
 def _parse_polygon(text: str) -> list[list[float]]:
