@@ -150,10 +150,10 @@ class Companion:
         self._on_change()
 
     def on_fix(self, fix: Fix) -> None:
-        """A new fix: queued when sharing and at least one interval after the last queued."""
+        """A new fix: queued when paired, sharing, and an interval after the last queued."""
         self._last_fix = fix
-        if not self._settings["sharing"]:
-            return
+        if not self._settings["sharing"] or self.pairing is None:
+            return  # nothing is queued for a server the person has not chosen yet
         if self._last_queued is not None and fix.time - self._last_queued < self.interval:
             return
         self._last_queued = fix.time

@@ -124,3 +124,9 @@ def test_a_damaged_outbox_is_kept_aside(tmp_path: Path) -> None:
     app.raise_panic()
     assert app.outbox.counts().alarms == 1
     app.close()
+
+
+def test_an_unpaired_app_queues_no_locations(companion: Companion) -> None:
+    companion.start()  # the fixed source delivers a fix at once
+    assert companion.status().last_fix is not None
+    assert companion.outbox.counts().queued == 0
