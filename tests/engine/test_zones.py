@@ -48,10 +48,16 @@ def test_a_real_crossing_fires_left_and_entered_once() -> None:
 
 def test_dwell_needs_the_zone_to_hold() -> None:
     tracker = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=3.0)
-    assert tracker.update(0.0, 0, 2.0, 2.5) == []
+    # The first fix places the tag at once: the dwell holds back changes, not the start.
+    assert [e.kind for e in tracker.update(0.0, 0, 2.0, 2.5)] == ["entered"]
+    assert tracker.zone == "left"
     assert tracker.update(1.0, 0, 8.0, 2.5) == []
-    assert tracker.update(2.0, 0, 8.0, 2.5) == []
-    assert [e.kind for e in tracker.update(4.0, 0, 8.0, 2.5)] == ["entered"]
+    assert tracker.update(2.0, 0, 5.2, 2.5) == []  # in the right zone, if not deep: still pending
+    assert [e.kind for e in tracker.update(4.0, 0, 8.0, 2.5)] == ["left", "entered"]
+    assert tracker.zone == "right"
+    assert tracker.update(5.0, 0, 2.0, 2.5) == []  # a short excursion back to the left...
+    assert tracker.update(6.0, 0, 8.0, 2.5) == []  # ...returns: the pending change is dropped
+    assert tracker.update(8.5, 0, 2.0, 2.5) == []
     assert tracker.zone == "right"
     assert [e.kind for e in tracker.update(20.0, 0, 30.0, 2.5)] == []
     assert [e.kind for e in tracker.update(23.0, 0, 30.0, 2.5)] == ["left"]

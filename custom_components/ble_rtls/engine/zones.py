@@ -115,14 +115,16 @@ class ZoneTracker:
                 or self.zones.depth(self.zone, floor, x, y) <= -min(wanted, half_depth[self.zone])
             )
         )
+        first = not self.placed
         self.placed = True
-        if not clear:
-            self.pending = None
-            return []
-        if self.pending is None or self.pending[0] != new:
+        if new == self.zone or (self.pending is not None and self.pending[0] != new):
+            self.pending = None  # back where it was, or somewhere else again: start over
+        if self.pending is None:
+            if not clear:
+                return []
             self.pending = (new, time)
-        if time - self.pending[1] < self.dwell:
-            return []
+        if not first and time - self.pending[1] < self.dwell:
+            return []  # the first fix places the tag at once; later changes wait the dwell
         self.pending = None
         events = []
         if self.zone is not None:
