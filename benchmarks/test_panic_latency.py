@@ -23,11 +23,9 @@ from ble_rtls_companion.location import FixedLocationSource
 from ble_rtls_companion.pairing import Pairing, parse_pairing
 from ble_rtls_companion.protocol import encode, message, signed_headers
 from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.setup import async_setup_component
 
 from custom_components.ble_rtls.phones import pairing_payload
-from simulator.screenshot import free_port
-from tests.integration.conftest import ALICE, ANCHOR, setup_site, two_room_site
+from tests.integration.conftest import ALICE, ANCHOR, setup_site, start_http, two_room_site
 
 PRESSES = int(os.environ.get("BENCH_PRESSES", "200"))
 TARGET_P99 = 1.0
@@ -42,12 +40,9 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 @pytest.fixture
 async def served(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[str]:
-    port = free_port()
-    config = {"http": {"server_host": ["127.0.0.1"], "server_port": port}}
-    assert await async_setup_component(hass, "http", config)
-    await hass.http.start()
+    url = await start_http(hass)
     await setup_site(hass, two_room_site() | {"geo_anchor": ANCHOR}, {}, [ALICE])
-    yield f"http://127.0.0.1:{port}"
+    yield url
     await hass.http.stop()
 
 

@@ -23,12 +23,10 @@ from collections.abc import AsyncIterator
 import pytest
 from bluetooth_data_tools import monotonic_time_coarse
 from homeassistant.core import HomeAssistant
-from homeassistant.setup import async_setup_component
 
 from custom_components.ble_rtls.proxy_stream import proxies
 from simulator.proxies import SimulatedProxy
-from simulator.screenshot import free_port
-from tests.integration.conftest import setup_site, two_room_site
+from tests.integration.conftest import setup_site, start_http, two_room_site
 
 RATES = [int(r) for r in os.environ.get("BENCH_PROXY_RATES", "1000,10000,60000,120000").split(",")]
 SECONDS = 5.0
@@ -45,11 +43,7 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 @pytest.fixture
 async def served(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[str]:
     """HA's HTTP server on loopback (set up before bluetooth, which would take port 8123)."""
-    port = free_port()
-    config = {"http": {"server_host": ["127.0.0.1"], "server_port": port}}
-    assert await async_setup_component(hass, "http", config)
-    await hass.http.start()
-    yield f"http://127.0.0.1:{port}"
+    yield await start_http(hass)
     await hass.http.stop()
 
 

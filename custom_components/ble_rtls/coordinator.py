@@ -120,6 +120,11 @@ def device_identifier(entry_id: str, kind: str, item_id: str) -> tuple[str, str]
     return (DOMAIN, f"{entry_id}_{kind}_{item_id}")
 
 
+def unique_id(entry_id: str, kind: str, item_id: str, key: str) -> str:
+    """An entity's unique id: the site, the item's stable id and what the entity shows."""
+    return f"{entry_id}_{kind}_{item_id}_{key}"
+
+
 def device_item(entry_id: str, kind: str, identifiers: set[tuple[str, str]]) -> str | None:
     """The tag (or phone) id of a device of this site from its identifiers; None if none."""
     _, prefix = device_identifier(entry_id, kind, "")

@@ -11,7 +11,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
-from .coordinator import SiteCoordinator, device_identifier, signal
+from .coordinator import SiteCoordinator, device_identifier, signal, unique_id
 
 type ItemKind = Literal["tag", "zone", "receiver", "phone"]
 
@@ -45,7 +45,7 @@ class BleRtlsEntity(Entity):
         area_id = coordinator.zones[item_id].area_id if kind == "zone" else None
         area = ar.async_get(coordinator.hass).async_get_area(area_id) if area_id else None
         self._attr_unique_id = (
-            f"{coordinator.entry_id}_{kind}_{item_id}_{description.key}{unique_suffix}"
+            unique_id(coordinator.entry_id, kind, item_id, description.key) + unique_suffix
         )
         self._attr_device_info = DeviceInfo(
             identifiers={device_identifier(coordinator.entry_id, kind, item_id)},

@@ -29,7 +29,7 @@ from .const import (
     EVENT_PANIC_ACKNOWLEDGED,
     EVENT_PANIC_CANCELLED,
 )
-from .coordinator import signal
+from .coordinator import signal, unique_id
 from .phone_protocol import MAX_BODY, MAX_SKEW, Message, ProtocolError, check_request
 
 if TYPE_CHECKING:
@@ -366,7 +366,9 @@ class PhoneHub:
     def person(self, phone_id: str) -> str | None:
         """The name of the HA person whose trackers include this phone's tracker."""
         entity_id = er.async_get(self.hass).async_get_entity_id(
-            "device_tracker", DOMAIN, tracker_unique_id(self.coordinator.entry_id, phone_id)
+            "device_tracker",
+            DOMAIN,
+            unique_id(self.coordinator.entry_id, "phone", phone_id, "location"),
         )
         for state in self.hass.states.async_all("person"):
             if entity_id and entity_id in state.attributes.get("device_trackers", ()):
@@ -386,11 +388,6 @@ def pairing_payload(url: str, phone: dict[str, Any]) -> str:
         },
         separators=(",", ":"),
     )
-
-
-def tracker_unique_id(entry_id: str, phone_id: str) -> str:
-    """The phone tracker's unique id (the entity base builds the same)."""
-    return f"{entry_id}_phone_{phone_id}_location"
 
 
 def check_in_time(view: PhoneView) -> datetime | None:

@@ -11,7 +11,6 @@ nothing else; another proxy's stream is never affected.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -24,7 +23,6 @@ from homeassistant.components.websocket_api.connection import ActiveConnection
 from homeassistant.components.websocket_api.decorators import require_admin, websocket_command
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from .const import DOMAIN, ISSUE_PROXY_UNPLACED
 
@@ -35,7 +33,6 @@ MAX_NAME: Final = 248
 MAX_AGE: Final = 60.0
 MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-SIGNAL_PROXIES: Final = f"{DOMAIN}_proxies"
 
 
 class StreamError(ValueError):
@@ -63,8 +60,6 @@ class ProxyState:
     adverts: int = 0
     dropped: int = 0
     buffered: int = 0
-    connected_at: float | None = None
-    last_batch: float | None = None
 
     @property
     def online(self) -> bool:
@@ -117,11 +112,12 @@ def ws_proxy_connect(
             msg["version"],
             StreamedScanner(source, msg["name"]),
         )
-    _disconnect(state)  # a proxy that reconnects before HA noticed the old link dropped
+    if state.undo is not None:  # it reconnects before HA noticed the old link dropped
+        state.undo()
     state.name, state.adapter, state.version = msg["name"], msg["adapter"], msg["version"]
     undo_setup = state.scanner.async_setup()
     undo_register = bluetooth.async_register_scanner(hass, state.scanner)
-    state.connection, state.connected_at = connection, time.time()
+    state.connection = connection
 
     @callback
     def disconnected() -> None:
@@ -129,12 +125,10 @@ def ws_proxy_connect(
             undo_register()
             undo_setup()
             state.connection, state.undo = None, None
-            async_dispatcher_send(hass, SIGNAL_PROXIES)
 
     state.undo = disconnected
     connection.subscriptions[msg["id"]] = disconnected
     connection.send_result(msg["id"], {"source": source, "max_batch": MAX_BATCH})
-    async_dispatcher_send(hass, SIGNAL_PROXIES)
     _ask_to_place(hass, state)
 
 
@@ -159,11 +153,6 @@ def _ask_to_place(hass: HomeAssistant, state: ProxyState) -> None:
 def unplaced_issue_id(source: str) -> str:
     """The repair issue of a connected proxy that no site has placed."""
     return f"{ISSUE_PROXY_UNPLACED}_{source}"
-
-
-def _disconnect(state: ProxyState) -> None:
-    if state.undo is not None:
-        state.undo()
 
 
 @require_admin
@@ -198,7 +187,6 @@ def ws_proxy_adverts(
         on_advertisement(*advert)
     state.adverts += len(adverts)
     state.dropped, state.buffered = msg["dropped"], msg["buffered"]
-    state.last_batch = time.time()
     connection.send_result(msg["id"], {"accepted": len(adverts)})
 
 

@@ -23,7 +23,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import BleRtlsConfigEntry
 from .const import DOMAIN
-from .coordinator import ReceiverView, SiteCoordinator, TagView, ZoneView
+from .coordinator import ReceiverView, SiteCoordinator, TagView, ZoneView, unique_id
 from .entity import BleRtlsEntity
 from .phones import PhoneView, check_in_time
 from .proxy_stream import proxies
@@ -158,8 +158,8 @@ async def async_setup_entry(
                 entities.append(TagSensor(coordinator, tag_id, description))
                 continue
             # A sensor turned off in the options (battery reading) goes from the registry.
-            unique_id = f"{entry.entry_id}_tag_{tag_id}_{description.key}"
-            if entity_id := registry.async_get_entity_id("sensor", DOMAIN, unique_id):
+            turned_off = unique_id(entry.entry_id, "tag", tag_id, description.key)
+            if entity_id := registry.async_get_entity_id("sensor", DOMAIN, turned_off):
                 registry.async_remove(entity_id)
     entities += [
         DistanceSensor(coordinator, tag_id, receiver_id)

@@ -44,7 +44,6 @@ class StreamStatus:
 
     connected: bool = False
     connections: int = 0
-    batches: int = 0
     sent: int = 0
     accepted: int = 0
     refused_batches: int = 0
@@ -175,7 +174,6 @@ class Streamer:
         except (aiohttp.ClientError, ConnectionError, RuntimeError) as err:
             self.buffer.put_back(adverts)  # the link died under us: keep them for the next
             raise ConnectionError(f"connection lost while sending: {err}") from err
-        self.status.batches += 1
         self.status.sent += len(adverts)
 
     async def _read_results(self, ws: aiohttp.ClientWebSocketResponse) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -116,14 +117,32 @@ async def entry(
     return await setup_site(hass, site_document, settings)
 
 
-@pytest.fixture
-async def server(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[str]:
-    """HA's real HTTP server on a free loopback port (before the site, which needs http)."""
+async def start_http(hass: HomeAssistant) -> str:
+    """HA's real HTTP server on a free loopback port; its URL. Call it before anything that
+    depends on http (the site, bluetooth) sets http up on port 8123."""
     port = free_port()
     config = {"http": {"server_host": ["127.0.0.1"], "server_port": port}}
     assert await async_setup_component(hass, "http", config)
     await hass.http.start()
-    yield f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}"
+
+
+async def until(
+    condition: Callable[[], bool], timeout: float = 15, between: Callable[[], object] = list
+) -> None:
+    """Let HA, proxies and the app's threads run until the condition holds (`between` runs
+    on each wait, to pump Kivy's frames)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        between()
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def server(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[str]:
+    """HA's real HTTP server on loopback, for the app, the proxies and the site."""
+    yield await start_http(hass)
     await hass.http.stop()
 
 

@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ble_rtls import battery
 from custom_components.ble_rtls.battery import READ_EVERY, RETRY_FIRST
 from custom_components.ble_rtls.const import CONF_SITE
-from custom_components.ble_rtls.coordinator import SiteCoordinator
+from custom_components.ble_rtls.coordinator import SiteCoordinator, unique_id
 from simulator.proxies import SimulatedProxy
 
 from .conftest import TAG_MAC
@@ -99,7 +99,9 @@ async def test_battery_is_read_and_shown_then_not_again_until_due(
     assert FakeTag.connects == 2
     registry = er.async_get(hass)
     assert (
-        registry.async_get_entity_id("sensor", "ble_rtls", f"{entry.entry_id}_tag_phone_battery")
+        registry.async_get_entity_id(
+            "sensor", "ble_rtls", unique_id(entry.entry_id, "tag", "phone", "battery")
+        )
         is None
     )
 

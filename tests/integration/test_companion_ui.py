@@ -5,9 +5,7 @@ With BLE_RTLS_SCREENSHOT=<path> it also saves the home screen (scripts/screensho
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,16 +20,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ble_rtls.phones import pairing_payload
 from tests.companion.conftest import FakeClock, frames
 
-from .conftest import ALICE
+from .conftest import ALICE, until
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 15) -> None:
-    """Let HA, the app's threads and Kivy's frames run until the condition holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        frames(1)
-        await asyncio.sleep(0.02)
+def _frame() -> None:
+    """One Kivy frame, between the checks of `until`."""
+    frames(1)
 
 
 async def test_pair_share_and_panic_from_the_screens(
@@ -55,9 +49,9 @@ async def test_pair_share_and_panic_from_the_screens(
         pairing = ui.get_screen("pairing")
         pairing.ids.payload.text = pairing_payload(server, ALICE)
         pairing.ids.pair_button.dispatch("on_release")
-        await _until(lambda: ui.current == "home")
+        await until(lambda: ui.current == "home", between=_frame)
         home = ui.get_screen("home")
-        await _until(lambda: companion.status().link.last_location_time is not None)
+        await until(lambda: companion.status().link.last_location_time is not None, between=_frame)
         home.refresh()
         assert home.ids.link.text == "Home Assistant: reachable"
         assert "Paired as Alice's phone" in home.ids.paired.text
@@ -70,9 +64,10 @@ async def test_pair_share_and_panic_from_the_screens(
         home.ids.panic.dispatch("on_release")
         frames()
         clock.now += 3.01
-        await _until(lambda: len(panics) == 1)
-        await _until(
-            lambda: "DELIVERED" in home.ids.alarm.text and "NOT" not in home.ids.alarm.text
+        await until(lambda: len(panics) == 1, between=_frame)
+        await until(
+            lambda: "DELIVERED" in home.ids.alarm.text and "NOT" not in home.ids.alarm.text,
+            between=_frame,
         )
         assert panics[0]["latitude"] == 52.00031
         assert panics[0]["panic_id"] == companion.status().active_panic

@@ -25,7 +25,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ble_rtls.phones import pairing_payload
 
-from .conftest import ALICE
+from .conftest import ALICE, until
 from .fault_proxy import FAULTS, FaultProxy
 
 ACTIONS = ("panic", "location", "check_in", "restart")
@@ -84,10 +84,7 @@ async def test_every_panic_arrives_exactly_once(
                 app = _app(folder)
                 app.start()
             await asyncio.sleep(0.01)
-        deadline = time.monotonic() + 30
-        while app.outbox.counts().queued:
-            assert time.monotonic() < deadline, f"queue stuck: {app.status().link}"
-            await asyncio.sleep(0.01)
+        await until(lambda: not app.outbox.counts().queued, timeout=30)
         await hass.async_block_till_done()
         assert app.outbox.counts().rejected == 0
     finally:
@@ -110,10 +107,7 @@ async def test_a_failed_send_is_retried_and_counted_once(
     app = _app(tmp_path)
     app.start()
     panic_id = app.raise_panic()
-    deadline = time.monotonic() + 30
-    while app.outbox.counts().queued:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)
+    await until(lambda: not app.outbox.counts().queued, timeout=30)
     await hass.async_block_till_done()
     await hass.async_add_executor_job(app.close)
     assert proxy.seen[:3] == [fault, fault, "ok"]  # two failures, then the retry that landed

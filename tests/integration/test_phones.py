@@ -4,7 +4,6 @@ to HA's real webhook; what HA shows, fires and stores; every refused request cha
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import time
@@ -29,31 +28,22 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
 from custom_components.ble_rtls.const import DOMAIN
-from custom_components.ble_rtls.coordinator import device_identifier
+from custom_components.ble_rtls.coordinator import device_identifier, unique_id
 from custom_components.ble_rtls.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ble_rtls.identity import ibeacon_payload
 from custom_components.ble_rtls.phones import Fix as HaFix
-from custom_components.ble_rtls.phones import best_fix, pairing_payload, tracker_unique_id
+from custom_components.ble_rtls.phones import best_fix, pairing_payload
 from simulator.proxies import SimulatedProxy
 
-from .conftest import ALICE, BEACON, Walker
+from .conftest import ALICE, BEACON, Walker, until
 from .test_package import ROOT
 
 FAST: dict[str, Any] = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 3.0}
 
 
-async def until(hass: HomeAssistant, condition: Callable[[], bool], timeout: float = 15) -> None:
-    """Let HA and the app's sender thread run until the condition holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-    await hass.async_block_till_done()
-
-
 def entity_id(hass: HomeAssistant, entry: MockConfigEntry, domain: str, key: str) -> str:
     found = er.async_get(hass).async_get_entity_id(
-        domain, DOMAIN, f"{entry.entry_id}_phone_alice_{key}"
+        domain, DOMAIN, unique_id(entry.entry_id, "phone", "alice", key)
     )
     assert found is not None
     return found
@@ -82,7 +72,7 @@ async def test_location_moves_the_phone_tracker(
     hass: HomeAssistant, phone_entry: MockConfigEntry, app: Companion
 ) -> None:
     tracker = entity_id(hass, phone_entry, "device_tracker", "location")
-    await until(hass, lambda: app.outbox.counts().queued == 0 and app.status().link.sent > 0)
+    await until(lambda: app.outbox.counts().queued == 0 and app.status().link.sent > 0)
     state = hass.states.get(tracker)
     assert state is not None
     assert state.attributes["latitude"] == pytest.approx(52.0003)
@@ -94,13 +84,13 @@ async def test_location_moves_the_phone_tracker(
 
     app.set_sharing(True, interval=0.0)
     app.on_fix(Fix(52.01, 5.02, 8.0, time.time(), altitude=3.0, speed=1.2))
-    await until(hass, lambda: hass.states.get(tracker).attributes["latitude"] == 52.01)  # type: ignore[union-attr]
+    await until(lambda: hass.states.get(tracker).attributes["latitude"] == 52.01)  # type: ignore[union-attr]
     state = hass.states.get(tracker)
     assert state is not None
     assert state.attributes["speed"] == 1.2
     # An older fix arriving late (a queue drained out of order) does not move it back.
     app.on_fix(Fix(40.0, 4.0, 8.0, time.time() - 3600))
-    await until(hass, lambda: app.outbox.counts().queued == 0)
+    await until(lambda: app.outbox.counts().queued == 0)
     assert hass.states.get(tracker).attributes["latitude"] == 52.01  # type: ignore[union-attr]
 
 
@@ -116,7 +106,7 @@ async def test_panic_fires_once_and_turns_the_sensor_on_until_cancelled(
     sensor = entity_id(hass, phone_entry, "binary_sensor", "panic")
     app.on_fix(Fix(52.0003, 5.0004, 12.0, time.time()))
     panic_id = app.raise_panic("followed by a car")
-    await until(hass, lambda: app.outbox.counts().queued == 0 and len(panics) == 1)
+    await until(lambda: app.outbox.counts().queued == 0 and len(panics) == 1)
     assert hass.states.get(sensor).state == "on"  # type: ignore[union-attr]
     event = panics[0]
     assert event["panic_id"] == panic_id
@@ -143,7 +133,7 @@ async def test_panic_fires_once_and_turns_the_sensor_on_until_cancelled(
     assert len(panics) == 1
 
     assert app.cancel_panic()
-    await until(hass, lambda: len(cancels) == 1)
+    await until(lambda: len(cancels) == 1)
     assert hass.states.get(sensor).state == "off"  # type: ignore[union-attr]
     assert hass.states.get(sensor).attributes["panic_state"] == "cancelled"  # type: ignore[union-attr]
     assert not app.cancel_panic()  # nothing left to cancel
@@ -159,7 +149,7 @@ async def test_acknowledge_action_clears_the_alarm_and_tells_the_phone(
     acknowledged = events("ble_rtls_panic_acknowledged")
     sensor = entity_id(hass, phone_entry, "binary_sensor", "panic")
     panic_id = app.raise_panic()
-    await until(hass, lambda: hass.states.get(sensor).state == "on")  # type: ignore[union-attr]
+    await until(lambda: hass.states.get(sensor).state == "on")  # type: ignore[union-attr]
     device = dr.async_get(hass).async_get_device(
         identifiers={device_identifier(phone_entry.entry_id, "phone", "alice")}
     )
@@ -176,7 +166,7 @@ async def test_acknowledge_action_clears_the_alarm_and_tells_the_phone(
     )
     assert response == {"acknowledged": False}  # already acknowledged
     app.check_in()
-    await until(hass, lambda: app.status().link.panic == {"id": panic_id, "state": "acknowledged"})
+    await until(lambda: app.status().link.panic == {"id": panic_id, "state": "acknowledged"})
     check_in = hass.states.get(entity_id(hass, phone_entry, "sensor", "check_in"))
     assert check_in is not None and check_in.state not in ("unknown", "unavailable")
 
@@ -208,7 +198,7 @@ async def test_panic_names_the_linked_person(
     )
     await hass.async_block_till_done()
     app.raise_panic()
-    await until(hass, lambda: len(panics) == 1)
+    await until(lambda: len(panics) == 1)
     assert panics[0]["person"] == "Alice"
 
 
@@ -219,7 +209,7 @@ async def test_indoors_the_finer_tag_wins_over_gps(
     proxies: dict[str, SimulatedProxy],
 ) -> None:
     tracker = entity_id(hass, phone_entry, "device_tracker", "location")
-    await until(hass, lambda: app.status().link.last_location_time is not None)
+    await until(lambda: app.status().link.last_location_time is not None)
     assert hass.states.get(tracker).attributes["source"] == "gps"  # type: ignore[union-attr]
     walker = Walker(hass, phone_entry, proxies)
     payload = {0x004C: ibeacon_payload(BEACON)}
@@ -251,7 +241,7 @@ async def test_alarm_and_panic_ids_survive_a_restart(
     panics = events("ble_rtls_panic")
     sensor = entity_id(hass, phone_entry, "binary_sensor", "panic")
     panic_id = app.raise_panic()
-    await until(hass, lambda: len(panics) == 1 and app.outbox.counts().queued == 0)
+    await until(lambda: len(panics) == 1 and app.outbox.counts().queued == 0)
     assert await hass.config_entries.async_reload(phone_entry.entry_id)
     await hass.async_block_till_done()
     assert hass.states.get(sensor).state == "on"  # type: ignore[union-attr]
@@ -279,7 +269,7 @@ async def test_the_app_survives_a_restart_mid_queue(
     assert second.status().queue.alarms == 1
     assert second.status().active_panic == panic_id
     second.start()
-    await until(hass, lambda: len(panics) == 1 and second.outbox.counts().queued == 0)
+    await until(lambda: len(panics) == 1 and second.outbox.counts().queued == 0)
     assert panics[0]["panic_id"] == panic_id
     await hass.async_add_executor_job(second.close)
 
@@ -391,13 +381,12 @@ async def test_a_body_without_length_is_refused(
 async def test_diagnostics_hide_secrets_and_positions(
     hass: HomeAssistant, phone_entry: MockConfigEntry, app: Companion
 ) -> None:
-    await until(hass, lambda: app.status().link.sent > 0)
+    await until(lambda: app.status().link.sent > 0)
     diagnostics = await async_get_config_entry_diagnostics(hass, phone_entry)
     text = json.dumps(diagnostics)
     assert ALICE["secret"] not in text and ALICE["webhook_id"] not in text
     assert "52.0003" not in text
     assert diagnostics["phones"]["alice"]["has_fix"] is True
-    assert tracker_unique_id(phone_entry.entry_id, "alice").endswith("_location")
 
 
 async def test_panic_blueprint_notifies_every_chosen_device_once(
@@ -428,7 +417,7 @@ async def test_panic_blueprint_notifies_every_chosen_device_once(
     )
     app.on_fix(Fix(52.0003, 5.0004, 12.0, time.time()))
     app.raise_panic("near the station")
-    await until(hass, lambda: len(dad) == 1 and len(guard) == 1)
+    await until(lambda: len(dad) == 1 and len(guard) == 1)
     call = dad[0].data
     assert call["title"] == "PANIC: Alice's phone"
     assert "openstreetmap.org/?mlat=52.0003" in call["message"]

@@ -35,7 +35,7 @@ from custom_components.ble_rtls.diagnostics import async_get_config_entry_diagno
 from custom_components.ble_rtls.proxy_stream import proxies, unplaced_issue_id
 from simulator.proxies import Radio, SimulatedProxy
 
-from .conftest import TAG_MAC, setup_site, two_room_site
+from .conftest import TAG_MAC, setup_site, two_room_site, until
 
 FAST = (0.01, 0.05)
 
@@ -141,13 +141,6 @@ async def start_proxy(
     yield start
     for holder in running:
         await holder.finish()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 async def test_adverts_from_pi_proxies_reach_the_bluetooth_manager_and_the_engine(
