@@ -39,10 +39,10 @@ TICK_INTERVAL: Final = timedelta(seconds=1)
 # not news, and every write is a recorder row.
 PUBLISH_MIN_MOVE: Final = 1.0
 PUBLISH_MOVE_SHARE: Final = 0.5
-# Work between two yields to the event loop: tags located (about 0.3 ms each) and tracked
-# addresses read from the scanners.
+# Work between two yields to the event loop: tags located (about 0.3 ms each) and
+# look-ups of a tracked address in a receiver's scanner (about 0.3 us each).
 LOCATE_BATCH: Final = 10
-INGEST_BATCH: Final = 50
+INGEST_BATCH: Final = 2000
 # Published positions a tag's trail on the map keeps, and the map's fastest refresh (s).
 TRAIL: Final = 5
 MAP_MIN_INTERVAL: Final = 2.0

@@ -283,29 +283,30 @@ class SiteCoordinator:
             self._check_receivers(now)
 
     async def _ingest(self, now: float) -> None:
+        """Feed the engine each placed receiver's new adverts of the tracked addresses.
+
+        Each placed receiver's scanner is asked for each tracked address: a table look-up,
+        so the cost is receivers x tracked addresses, whatever else is on the air.
+        """
         engine = self.engine
         if engine is None:
             return
-        receivers = self.receivers
         last_adverts = self._last_adverts
+        addresses = list(self._addresses.items())
+        present: set[str] = set()
         heard: set[str] = set()
-        for count, (address, tag_id) in enumerate(list(self._addresses.items()), start=1):
-            if count % INGEST_BATCH == 0:
-                await asyncio.sleep(0)
-                if self._stopped:
-                    return
-            devices = bluetooth.async_scanner_devices_by_address(
-                self.hass, address, connectable=False
-            )
-            if not devices and address not in self._fixed_addresses:
-                self._forget(address)
+        lookups = 0
+        for source, receiver in self.receivers.items():
+            scanner = bluetooth.async_scanner_by_source(self.hass, source)
+            if scanner is None:
                 continue
-            for device in devices:
-                source = device.scanner.source
-                receiver = receivers.get(source)
-                if receiver is None:
+            lookup = scanner.get_discovered_device_advertisement_data
+            for address, tag_id in addresses:
+                found = lookup(address)
+                if found is None:
                     continue
-                advertisement = device.advertisement
+                present.add(address)
+                advertisement = found[1]
                 key = (source, address)
                 previous = last_adverts.get(key)
                 if previous is advertisement:
@@ -318,6 +319,15 @@ class SiteCoordinator:
                 self.recent_adverts.append(advert)
                 receiver.count += 1
                 heard.add(tag_id)
+            lookups += len(addresses)
+            if lookups >= INGEST_BATCH:
+                lookups = 0
+                await asyncio.sleep(0)
+                if self._stopped:
+                    return
+        for address, _ in addresses:
+            if address not in present and address not in self._fixed_addresses:
+                self._forget(address)
         wall = dt_util.utcnow()
         for tag_id in heard:
             view = self.tags[tag_id]
@@ -325,7 +335,7 @@ class SiteCoordinator:
             view.last_seen = wall
 
     def _forget(self, address: str) -> None:
-        """A rotated-away private address: stop polling it."""
+        """A rotated-away private address no placed receiver holds: stop polling it."""
         del self._addresses[address]
         for key in [key for key in self._last_adverts if key[1] == address]:
             del self._last_adverts[key]

@@ -72,24 +72,30 @@ def solve_rssi(
     refs = _floats(ref_rssi)
     inverse_sigma = [1.0 / value for value in _floats(sigma)]
     dz2 = [(z - tag_height) ** 2 for z in zs]
+    # Per reading: (x, y, dz^2, reading - ref, 1/sigma, 1/sigma^2), the loop's invariants.
+    terms = [
+        (x, y, dz, reading - ref, inverse, inverse * inverse)
+        for x, y, dz, reading, ref, inverse in zip(
+            xs, ys, dz2, readings, refs, inverse_sigma, strict=True
+        )
+    ]
     (lo_x, lo_y), (hi_x, hi_y) = bounds
     px = min(max(start[0], lo_x), hi_x)
     py = min(max(start[1], lo_y), hi_y)
     half_slope = 5.0 * exponent
     slope = -10.0 * exponent / LN10
-    count = len(readings)
     log10 = math.log10
     for _ in range(MAX_ITERATIONS):
         h00 = h11 = DAMPING
         h01 = g0 = g1 = 0.0
-        for i in range(count):
-            dx = px - xs[i]
-            dy = py - ys[i]
-            d2 = dx * dx + dy * dy + dz2[i]
-            d2 = max(d2, MIN_SQUARED_RANGE)
-            residual = readings[i] - refs[i] + half_slope * log10(d2)
-            z = abs(residual) * inverse_sigma[i]
-            weight = inverse_sigma[i] * inverse_sigma[i] * (1.0 if z <= HUBER_K else HUBER_K / z)
+        for x, y, dz, excess, inverse, information in terms:
+            dx = px - x
+            dy = py - y
+            d2 = dx * dx + dy * dy + dz
+            d2 = d2 if d2 > MIN_SQUARED_RANGE else MIN_SQUARED_RANGE  # max() costs a call
+            residual = excess + half_slope * log10(d2)
+            z = (residual if residual >= 0.0 else -residual) * inverse
+            weight = information if z <= HUBER_K else information * (HUBER_K / z)
             k = slope / d2
             wjx = weight * k * dx
             wjy = weight * k * dy
