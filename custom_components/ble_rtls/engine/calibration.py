@@ -16,12 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import cast
-
-import numpy as np
-from numpy.typing import NDArray
-
-type Array = NDArray[np.float64]
 
 MIN_EXPONENT, MAX_EXPONENT = 1.4, 4.5
 MAX_BIAS_DB = 12.0
@@ -47,12 +41,12 @@ class SelfCalibration:
     noise_rate: float = 0.02
     noise_db: float = 4.0
     enabled: bool = True
-    biases: Array = field(init=False)
+    biases: list[float] = field(init=False)
     tag_ref: dict[str, float] = field(default_factory=dict)
     declared_exponent: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.biases = np.zeros(self.receiver_count)
+        self.biases = [0.0] * self.receiver_count
         self.declared_exponent = self.exponent
 
     def ref_rssi(self, tag: str, declared: float | None) -> float:
@@ -67,26 +61,24 @@ class SelfCalibration:
         self,
         tag: str,
         declared: float | None,
-        receivers: NDArray[np.intp],
-        residuals: Array,
-        weights: Array,
-        log_ranges: Array,
+        receivers: list[int],
+        residuals: list[float],
+        weights: list[float],
+        log_ranges: list[float],
     ) -> None:
         """Fold one fix's residuals (dB) into the estimates.
 
         `log_ranges` holds -10 log10(d_i); `weights` the solver's robust weights (0..1).
+        Plain lists and scalar loops: with 4-12 readings numpy's per-call overhead cost more
+        than the sums.
         """
         count = len(residuals)
         if count < 4:
             return
-        # Scalar loops: with 4-12 readings, numpy's per-call overhead cost more than the sums.
-        res = cast(list[float], residuals.tolist())
-        wts = cast(list[float], weights.tolist())
-        logs = cast(list[float], log_ranges.tolist())
-        total = sum(wts)
-        mean = sum(w * r for w, r in zip(wts, res, strict=True)) / total
-        centred = [r - mean for r in res]
-        spread = sum(w * c * c for w, c in zip(wts, centred, strict=True)) / total
+        total = sum(weights)
+        mean = sum(w * r for w, r in zip(weights, residuals, strict=True)) / total
+        centred = [r - mean for r in residuals]
+        spread = sum(w * c * c for w, c in zip(weights, centred, strict=True)) / total
         self.noise_db = _clamp(
             math.sqrt(
                 (1 - self.noise_rate) * self.noise_db**2
@@ -103,16 +95,16 @@ class SelfCalibration:
             base - MAX_TAG_SHIFT_DB,
             base + MAX_TAG_SHIFT_DB,
         )
-        self.biases[receivers] += [
-            self.bias_rate * w * c for w, c in zip(wts, centred, strict=True)
-        ]
-        self.biases -= float(np.mean(self.biases))
-        np.clip(self.biases, -MAX_BIAS_DB, MAX_BIAS_DB, out=self.biases)
-        log_mean = sum(w * x for w, x in zip(wts, logs, strict=True)) / total
-        xs = [x - log_mean for x in logs]
-        sxx = sum(w * x * x for w, x in zip(wts, xs, strict=True))
+        biases = self.biases
+        for receiver, w, c in zip(receivers, weights, centred, strict=True):
+            biases[receiver] += self.bias_rate * w * c
+        gauge = sum(biases) / len(biases)
+        self.biases = [_clamp(b - gauge, -MAX_BIAS_DB, MAX_BIAS_DB) for b in biases]
+        log_mean = sum(w * x for w, x in zip(weights, log_ranges, strict=True)) / total
+        xs = [x - log_mean for x in log_ranges]
+        sxx = sum(w * x * x for w, x in zip(weights, xs, strict=True))
         if sxx > 1.0:
-            slope = sum(w * x * c for w, x, c in zip(wts, xs, centred, strict=True)) / sxx
+            slope = sum(w * x * c for w, x, c in zip(weights, xs, centred, strict=True)) / sxx
             self.exponent = _clamp(
                 self.exponent + self.exponent_rate * slope, MIN_EXPONENT, MAX_EXPONENT
             )

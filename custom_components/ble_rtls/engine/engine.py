@@ -172,17 +172,16 @@ class Engine(StreamLocator[_TagState]):
             now, tag_id, float(x), float(y), floor, accuracy, state.zone.zone, len(on_floor), method
         )
 
-    def _model(
-        self, tag_id: str, state: _TagState, indices: NDArray[np.intp]
-    ) -> tuple[Array, float]:
+    def _model(self, tag_id: str, state: _TagState, indices: list[int]) -> tuple[Array, float]:
         calibration = self.calibration
-        ref = calibration.ref_rssi(tag_id, state.tag.ref_rssi_1m) + calibration.biases[indices]
-        return ref, calibration.exponent
+        power = calibration.ref_rssi(tag_id, state.tag.ref_rssi_1m)
+        biases = calibration.biases
+        return np.array([power + biases[i] for i in indices]), calibration.exponent
 
     def _multilaterate(
         self, tag_id: str, state: _TagState, readings: list[_Reading], floor: int
     ) -> Fix:
-        indices = np.array([r.index for r in readings], dtype=np.intp)
+        indices = [r.index for r in readings]
         rssi = np.array([r.rssi for r in readings])
         noise = self.calibration.noise_db
         sigma = np.array(
@@ -223,7 +222,7 @@ class Engine(StreamLocator[_TagState]):
 
     def _proximity(self, tag_id: str, state: _TagState, readings: list[_Reading]) -> Fix:
         """1-2 receivers: near the strongest, pulled toward the second; radius is the range."""
-        indices = np.array([r.index for r in readings], dtype=np.intp)
+        indices = [r.index for r in readings]
         ref, exponent = self._model(tag_id, state, indices)
         ranges = [
             max(distance(r.rssi, float(a), exponent), PROXIMITY_MIN_RADIUS)
@@ -236,5 +235,4 @@ class Engine(StreamLocator[_TagState]):
         if len(readings) == 2:
             radius = max(radius, float(np.hypot(*(positions[0] - positions[1]))) / 2.0)
         covariance = np.eye(2, dtype=np.float64) * (radius * radius / 2.0)
-        empty = np.zeros(0)
-        return Fix(float(point[0]), float(point[1]), covariance, 0.0, empty, empty)
+        return Fix(float(point[0]), float(point[1]), covariance, 0.0, [], [])

@@ -39,9 +39,9 @@ class Fix:
     y: float
     covariance: Array
     cost: float
-    residuals: Array
-    weights: Array
-    log_ranges: Array = field(default_factory=lambda: np.zeros(0))  # -10 log10(range) each
+    residuals: list[float]
+    weights: list[float]
+    log_ranges: list[float] = field(default_factory=list)  # -10 log10(range) each
 
     @property
     def radius(self) -> float:
@@ -162,9 +162,7 @@ def _rssi_fix(
         log_ranges.append(log_range)
     det = i00 * i11 - i01 * i01
     covariance = np.array([[i11 / det, -i01 / det], [-i01 / det, i00 / det]])
-    return Fix(
-        px, py, covariance, cost, np.array(residuals), np.array(robust), np.array(log_ranges)
-    )
+    return Fix(px, py, covariance, cost, residuals, robust, log_ranges)
 
 
 def solve_ranges(
@@ -206,7 +204,7 @@ def solve_ranges(
     variance = cost / max(len(ranges) - 2, 1)
     information = jacobian.T @ (jacobian * w[:, None]) + np.eye(2) * 1e-9
     covariance = np.linalg.inv(information) * max(variance, 1e-6)
-    return Fix(float(p[0]), float(p[1]), covariance, variance, residual, w)
+    return Fix(float(p[0]), float(p[1]), covariance, variance, _floats(residual), _floats(w))
 
 
 def trilaterate_paper(
