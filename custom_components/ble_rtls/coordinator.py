@@ -6,9 +6,9 @@ tags, per scanner) -> engine (filter, distance, position, track, zone) -> `_appl
 
 HA's bluetooth callbacks only carry the best scanner's advert, and only when its payload
 changed, so they serve to learn which addresses belong to our tags (wake-up); the RSSI each
-receiver heard is read from every scanner once a tick. A new advert is a new advertisement
-object in that scanner's table, so each is fed once and the cost grows with tracked tags,
-never with untracked traffic.
+receiver heard is read from each placed receiver's scanner once a tick. A new advert is a
+new advertisement object in that scanner's table, so each is fed once and the cost grows
+with tracked tags, never with untracked traffic.
 """
 
 from __future__ import annotations
