@@ -172,6 +172,18 @@ def test_wrong_declared_path_loss_does_not_collapse(
     assert wrong_error < 2.5
 
 
+def test_tags_standing_still_keep_their_zone_while_others_walk() -> None:
+    """Receiver biases are shared by all tags: learnt too fast they chase the walkers'
+    shadowing and drag the fixes of tags standing still (21 changes per hour, 1.32 m)."""
+    dataset = bench.simulated_dataset("house", 300, seed=1)
+    result = bench.score(
+        dataset, "engine", list(replay(Engine(dataset.site), dataset.adverts)), 1.0
+    )
+    assert result.stationary_zone_changes_per_hour is not None
+    assert result.stationary_zone_changes_per_hour < 12.0
+    assert result.median < 1.1
+
+
 def test_paper_kalman_stage_is_selectable(house: Path, tmp_path: Path) -> None:
     out = tmp_path / "kalman.csv"
     assert _replay_cli(house, house / "ADVERTS.csv", out, "--rssi-filter", "kalman") == 0
