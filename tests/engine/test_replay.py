@@ -184,6 +184,17 @@ def test_tags_standing_still_keep_their_zone_while_others_walk() -> None:
     assert result.median < 1.1
 
 
+def test_reported_accuracy_is_never_vaguer_than_the_floor_itself() -> None:
+    """A tag first heard by three receivers has a near-singular fix; the position is kept on
+    the floor, so the accuracy is at most the 1-sigma radius of anywhere on it."""
+    dataset = bench.simulated_dataset("office", 30, seed=2)
+    estimates = list(replay(Engine(dataset.site), dataset.adverts))
+    for estimate in estimates:
+        (low_x, low_y), (high_x, high_y) = dataset.site.bounds(estimate.floor)
+        anywhere = math.sqrt(((high_x - low_x) ** 2 + (high_y - low_y) ** 2) / 12.0)
+        assert estimate.accuracy <= anywhere + 1e-9, estimate
+
+
 def test_paper_kalman_stage_is_selectable(house: Path, tmp_path: Path) -> None:
     out = tmp_path / "kalman.csv"
     assert _replay_cli(house, house / "ADVERTS.csv", out, "--rssi-filter", "kalman") == 0

@@ -85,6 +85,12 @@ class Engine(StreamLocator[_TagState]):
         self._positions = np.array([(r.x, r.y, r.z) for r in site.receivers], dtype=np.float64)
         self._floors = np.array([r.floor for r in site.receivers])
         self._bounds = {floor: site.bounds(floor) for floor in site.floors}
+        # The 1-sigma radius of "somewhere on this floor" (uniform over its box): no fix is
+        # vaguer than that, as every position is kept inside the box.
+        self._vaguest = {
+            floor: math.sqrt(((hx - lx) ** 2 + (hy - ly) ** 2) / 12.0)
+            for floor, ((lx, ly), (hx, hy)) in self._bounds.items()
+        }
         self._zones = ZoneMap(site.zones)
         self.calibration = SelfCalibration(
             exponent=site.path_loss.exponent,
@@ -163,10 +169,12 @@ class Engine(StreamLocator[_TagState]):
         tracker = state.tracker
         tracker.update(now, (fix.x, fix.y), fix.covariance)
         x, y = tracker.clamp(*self._bounds[floor])
+        vaguest = self._vaguest[floor]
+        radius = min(fix.radius, vaguest)
         state.fix_radius = (
-            fix.radius if state.fix_radius is None else 0.8 * state.fix_radius + 0.2 * fix.radius
+            radius if state.fix_radius is None else 0.8 * state.fix_radius + 0.2 * radius
         )
-        accuracy = max(tracker.radius, state.fix_radius)
+        accuracy = min(max(tracker.radius, state.fix_radius), vaguest)
         state.zone.update(now, floor, float(x), float(y), accuracy)
         return Estimate(
             now, tag_id, float(x), float(y), floor, accuracy, state.zone.zone, len(on_floor), method
