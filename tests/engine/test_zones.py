@@ -46,6 +46,18 @@ def test_a_real_crossing_fires_left_and_entered_once() -> None:
     assert events[0].time == events[1].time == 45.0  # x = 5.5, 0.5 m past the boundary
 
 
+def test_a_moving_tag_needs_half_the_accuracy_margin() -> None:
+    """A vague fix 1.2 m into the next room: a standing tag (1-sigma 2 m) stays, a tag the
+    tracker sees walking there at 1 m/s has crossed."""
+    standing = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    walking = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    for tracker in (standing, walking):
+        tracker.update(0.0, 0, 2.5, 2.5, accuracy=2.0)
+    assert standing.update(1.0, 0, 6.2, 2.5, accuracy=2.0, speed=0.1) == []
+    events = walking.update(1.0, 0, 6.2, 2.5, accuracy=2.0, speed=1.0)
+    assert [(e.zone, e.kind) for e in events] == [("left", "left"), ("right", "entered")]
+
+
 def test_dwell_needs_the_zone_to_hold() -> None:
     tracker = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=3.0)
     # The first fix places the tag at once: the dwell holds back changes, not the start.

@@ -175,7 +175,7 @@ class Engine(StreamLocator[_TagState]):
             radius if state.fix_radius is None else 0.8 * state.fix_radius + 0.2 * radius
         )
         accuracy = min(max(tracker.radius, state.fix_radius), vaguest)
-        state.zone.update(now, floor, float(x), float(y), accuracy)
+        state.zone.update(now, floor, float(x), float(y), accuracy, tracker.speed)
         return Estimate(
             now, tag_id, float(x), float(y), floor, accuracy, state.zone.zone, len(on_floor), method
         )

@@ -145,6 +145,11 @@ class PositionTracker:
         return self._s[0], self._s[1]
 
     @property
+    def speed(self) -> float:
+        """Current speed (m/s)."""
+        return math.hypot(self._s[2], self._s[3])
+
+    @property
     def radius(self) -> float:
         """1-sigma horizontal radius of the position."""
         return math.sqrt(max(self._p[0][0] + self._p[1][1], 0.0))
