@@ -11,7 +11,6 @@ late a 1 ms timer fires while a tick runs. Run with `scripts/bench`.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import statistics
 import time
@@ -28,12 +27,6 @@ from simulator.proxies import SimulatedProxy, register_proxies
 
 SECONDS = {"house": 120, "warehouse": 30}
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Load custom_components/ from this repository; keep the figures readable."""
-    logging.getLogger("homeassistant").setLevel(logging.WARNING)
 
 
 async def _run(
@@ -72,10 +65,6 @@ async def _watch_loop(lags: list[float], done: asyncio.Event) -> None:
 
 @pytest.mark.parametrize("load", [HOUSE, WAREHOUSE], ids=lambda load: load.name)
 async def test_added_cpu(hass: HomeAssistant, enable_bluetooth: None, load: Load) -> None:
-    # The test plugin runs the event loop in asyncio's debug mode, which records a traceback
-    # for every task and times every callback. Home Assistant does not run that way; with it
-    # on, the house figure was 48.6 ms instead of 38.0 and its rounds spread twice as wide.
-    asyncio.get_running_loop().set_debug(False)
     site = LoadSite(load)
     document: dict[str, Any] = site.document()
     proxies, unregister = register_proxies(hass, site.receivers)

@@ -9,11 +9,9 @@ Presses are sequential; each must arrive exactly once. Run with `scripts/bench`.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import statistics
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,25 +23,17 @@ from ble_rtls_companion.protocol import encode, message, signed_headers
 from homeassistant.core import Event, HomeAssistant, callback
 
 from custom_components.ble_rtls.phones import pairing_payload
-from tests.integration.conftest import ALICE, ANCHOR, setup_site, start_http, two_room_site
+from tests.integration.conftest import ALICE, ANCHOR, setup_site, two_room_site
 
 PRESSES = int(os.environ.get("BENCH_PRESSES", "200"))
 TARGET_P99 = 1.0
 
 
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Load custom_components/ from this repository; keep the figures readable."""
-    logging.getLogger("homeassistant").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-
-
 @pytest.fixture
-async def served(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[str]:
-    url = await start_http(hass)
+async def site(hass: HomeAssistant, served: str) -> str:
+    """The webhook's base URL, with a site and Alice's phone set up behind it."""
     await setup_site(hass, two_room_site() | {"geo_anchor": ANCHOR}, {}, [ALICE])
-    yield url
-    await hass.http.stop()
+    return served
 
 
 def _direct(pairing: Pairing, session: requests.Session) -> str:
@@ -65,7 +55,7 @@ def _figures(name: str, seconds: list[float]) -> tuple[float, float]:
     return median, p99
 
 
-async def test_panic_latency(hass: HomeAssistant, served: str, tmp_path: Path) -> None:
+async def test_panic_latency(hass: HomeAssistant, site: str, tmp_path: Path) -> None:
     arrived: dict[str, float] = {}
     signal = asyncio.Event()
 
@@ -76,7 +66,7 @@ async def test_panic_latency(hass: HomeAssistant, served: str, tmp_path: Path) -
         signal.set()
 
     hass.bus.async_listen("ble_rtls_panic", on_panic)
-    pairing = parse_pairing(pairing_payload(served, ALICE))
+    pairing = parse_pairing(pairing_payload(site, ALICE))
 
     async def wait_for(panic_id: str) -> float:
         while panic_id not in arrived:

@@ -14,37 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 from bluetooth_data_tools import monotonic_time_coarse
 from homeassistant.core import HomeAssistant
 
 from custom_components.ble_rtls.proxy_stream import proxies
 from simulator.proxies import SimulatedProxy
-from tests.integration.conftest import setup_site, start_http, two_room_site
+from tests.integration.conftest import setup_site, two_room_site
 
 RATES = [int(r) for r in os.environ.get("BENCH_PROXY_RATES", "1000,10000,60000,120000").split(",")]
 SECONDS = 5.0
 SOURCE = "AA:00:00:00:0B:01"
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    logging.getLogger("homeassistant").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    logging.getLogger("asyncio").setLevel(logging.WARNING)
-
-
-@pytest.fixture
-async def served(hass: HomeAssistant, socket_enabled: None) -> AsyncIterator[str]:
-    """HA's HTTP server on loopback (set up before bluetooth, which would take port 8123)."""
-    yield await start_http(hass)
-    await hass.http.stop()
 
 
 def _baseline(hass: HomeAssistant, count: int) -> float:
@@ -74,7 +57,6 @@ async def test_proxy_throughput(
     hass: HomeAssistant, served: str, enable_bluetooth: None, hass_access_token: str
 ) -> None:
     await setup_site(hass, two_room_site(), {})
-    hass.loop.set_debug(False)  # the test plugin runs the loop in debug mode; users do not
     print(f"\nPi proxy -> HA over one websocket, {SECONDS:.0f} s per rate, 300 tags:")
     print(
         f"  {'offered/s':>9} {'delivered/s':>11} {'dropped':>8} "

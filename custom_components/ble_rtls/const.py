@@ -39,8 +39,8 @@ TICK_INTERVAL: Final = timedelta(seconds=1)
 # not news, and every write is a recorder row.
 PUBLISH_MIN_MOVE: Final = 1.0
 PUBLISH_MOVE_SHARE: Final = 0.5
-# Work between two yields to the event loop: tags located (about 0.3 ms each) and
-# look-ups of a tracked address in a receiver's scanner (about 0.3 us each).
+# Work between two yields to the event loop: tags located (about 0.2 ms each) and
+# look-ups of a tracked address in a receiver's scanner (a few microseconds each).
 LOCATE_BATCH: Final = 10
 INGEST_BATCH: Final = 2000
 # Published positions a tag's trail on the map keeps, and the map's fastest refresh (s).
