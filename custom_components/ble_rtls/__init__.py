@@ -13,9 +13,9 @@ from homeassistant.helpers.typing import ConfigType
 
 from .battery import BatteryReader, battery_enabled
 from .const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMAIN
-from .coordinator import SiteCoordinator, device_identifier
+from .coordinator import SiteCoordinator, calibration_store, device_identifier
 from .engine.site import SiteError
-from .phones import PhoneHub
+from .phones import PhoneHub, phone_store
 from .proxy_stream import async_setup_proxy_stream, unplaced_issue_id
 from .services import async_setup_services
 from .site_config import empty_document, validate_document
@@ -46,6 +46,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
         coordinator, [item["id"] for item in document["tags"] if battery_enabled(item)]
     )
     await coordinator.phones.async_load()
+    await coordinator.async_load_calibration()
     entry.runtime_data = coordinator
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
@@ -66,8 +67,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> bool:
-    """Stop locating; the coordinator's undo runs through `async_on_unload`."""
+    """Stop locating, keeping what the self-calibration learnt for the next start.
+
+    The coordinator's undo runs through `async_on_unload`.
+    """
+    await entry.runtime_data.async_save_calibration()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> None:
+    """A removed site leaves nothing in storage: its calibration and its phones' records."""
+    await calibration_store(hass, entry.entry_id).async_remove()
+    await phone_store(hass, entry.entry_id).async_remove()
 
 
 async def _async_reload(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> None:

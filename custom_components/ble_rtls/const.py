@@ -48,6 +48,9 @@ TRAIL: Final = 5
 MAP_MIN_INTERVAL: Final = 2.0
 # Receiver advert rates are averaged over, and published at most once per, this period.
 RATE_PERIOD: Final = 10.0
+# The learnt self-calibration is stored this often (s), at shutdown and on reload, so a
+# restart resumes from it instead of the declared values.
+CALIBRATION_SAVE_PERIOD: Final = 600.0
 # Adverts kept for the export action (about 10 minutes of a busy house).
 EXPORT_BUFFER: Final = 50_000
 

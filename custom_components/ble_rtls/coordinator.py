@@ -14,6 +14,7 @@ with tracked tags, never with untracked traffic.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -24,14 +25,17 @@ from typing import TYPE_CHECKING, Any
 from bleak.backends.scanner import AdvertisementData
 from homeassistant.components import bluetooth
 from homeassistant.components.bluetooth.match import BluetoothCallbackMatcher
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import (
+    CALIBRATION_SAVE_PERIOD,
     CONF_MISSING_AFTER,
     CONF_PUBLISH_INTERVAL,
     CONF_RECEIVER_SILENT_AFTER,
@@ -65,6 +69,9 @@ if TYPE_CHECKING:
     from .phones import PhoneHub
 
 type Settings = dict[str, Any]
+
+_LOGGER = logging.getLogger(__name__)
+CALIBRATION_STORAGE_VERSION = 1
 
 
 @dataclass(slots=True)
@@ -123,6 +130,11 @@ def device_identifier(entry_id: str, kind: str, item_id: str) -> tuple[str, str]
 def unique_id(entry_id: str, kind: str, item_id: str, key: str) -> str:
     """An entity's unique id: the site, the item's stable id and what the entity shows."""
     return f"{entry_id}_{kind}_{item_id}_{key}"
+
+
+def calibration_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """Where a site's learnt self-calibration is kept between restarts."""
+    return Store(hass, CALIBRATION_STORAGE_VERSION, f"{DOMAIN}.{entry_id}.calibration")
 
 
 def device_item(entry_id: str, kind: str, identifiers: set[tuple[str, str]]) -> str | None:
@@ -195,6 +207,8 @@ class SiteCoordinator:
         self._last_adverts: dict[tuple[str, str], AdvertisementData] = {}
         self._started = time.monotonic()
         self._rate_started = self._started
+        self._calibration_store = calibration_store(hass, entry_id)
+        self._calibration_due = self._started + CALIBRATION_SAVE_PERIOD
         self._device_ids: dict[str, str | None] = {}
         self._busy = False
         self._stopped = False
@@ -226,6 +240,9 @@ class SiteCoordinator:
                 self.hass, self._async_tick, TICK_INTERVAL, name=f"{DOMAIN} tick {self.title}"
             )
         )
+        cancels.append(
+            self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._async_on_stop)
+        )
 
         @callback
         def stop() -> None:
@@ -236,6 +253,33 @@ class SiteCoordinator:
                 ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(receiver_id))
 
         return stop
+
+    async def async_load_calibration(self) -> None:
+        """Resume from the self-calibration learnt before the restart, if it fits the site."""
+        saved = await self._calibration_store.async_load()
+        if self.engine is None or saved is None:
+            return
+        if not self.engine.restore_calibration(saved):
+            _LOGGER.info(
+                "%s: the stored self-calibration does not fit the site; "
+                "learning again from the declared path loss",
+                self.title,
+            )
+
+    async def async_save_calibration(self) -> None:
+        """Store what the self-calibration learnt (on unload and reload)."""
+        if self.engine is not None:
+            await self._calibration_store.async_save(self.engine.saved_calibration())
+
+    @callback
+    def _save_calibration_soon(self) -> None:
+        """Store the self-calibration in the background (written at once while stopping)."""
+        if self.engine is not None:
+            self._calibration_store.async_delay_save(self.engine.saved_calibration)
+
+    @callback
+    def _async_on_stop(self, _event: Event) -> None:
+        self._save_calibration_soon()
 
     @callback
     def _async_on_advertisement(
@@ -281,6 +325,9 @@ class SiteCoordinator:
         self._check_missing(now)
         if now - self._rate_started >= RATE_PERIOD:
             self._check_receivers(now)
+        if now >= self._calibration_due:
+            self._calibration_due = now + CALIBRATION_SAVE_PERIOD
+            self._save_calibration_soon()
 
     async def _ingest(self, now: float) -> None:
         """Feed the engine each placed receiver's new adverts of the tracked addresses.

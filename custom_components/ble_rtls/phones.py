@@ -128,6 +128,11 @@ def _fix_or_none(raw: dict[str, Any] | None) -> Fix | None:
     return None if raw is None else Fix(**raw)
 
 
+def phone_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """Where a site's phones keep last fixes, check-ins, alarms and panic ids."""
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.phones")
+
+
 class PhoneHub:
     """The phones of one site: webhooks, state, storage, events and notifications."""
 
@@ -143,9 +148,7 @@ class PhoneHub:
             for item in phones
         }
         self._by_webhook = {view.webhook_id: view for view in self.phones.values()}
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{coordinator.entry_id}.phones"
-        )
+        self._store = phone_store(hass, coordinator.entry_id)
 
     async def async_load(self) -> None:
         """Last fixes, check-ins, alarms and panic ids from storage; bad records skipped."""

@@ -195,6 +195,22 @@ def test_reported_accuracy_is_never_vaguer_than_the_floor_itself() -> None:
         assert estimate.accuracy <= anywhere + 1e-9, estimate
 
 
+def test_a_restart_from_the_saved_calibration_is_as_accurate_at_once() -> None:
+    """After a restart, the calibration learnt before it (through JSON, as stored) gives the
+    first minute the accuracy of a settled engine; declared values give the start-up error."""
+    dataset = bench.simulated_dataset("house", 360, seed=1)
+    before = [a for a in dataset.adverts if a.time < 300]
+    after = [a for a in dataset.adverts if a.time >= 300]
+    learnt = Engine(dataset.site)
+    list(replay(learnt, before))
+    resumed = Engine(dataset.site)
+    assert resumed.restore_calibration(json.loads(json.dumps(learnt.saved_calibration())))
+    fresh = bench.score(dataset, "fresh", list(replay(Engine(dataset.site), after)), 1.0)
+    warm = bench.score(dataset, "resumed", list(replay(resumed, after)), 1.0)
+    assert warm.median < 0.9 * fresh.median
+    assert warm.zone_accuracy > fresh.zone_accuracy + 0.05
+
+
 def test_paper_kalman_stage_is_selectable(house: Path, tmp_path: Path) -> None:
     out = tmp_path / "kalman.csv"
     assert _replay_cli(house, house / "ADVERTS.csv", out, "--rssi-filter", "kalman") == 0

@@ -92,13 +92,15 @@ async def setup_site(
     document: dict[str, Any],
     settings: dict[str, Any],
     phones: list[dict[str, Any]] | None = None,
+    entry_id: str | None = None,
 ) -> MockConfigEntry:
-    """A site (with its phones) set up in HA."""
+    """A site (with its phones) set up in HA; `entry_id` to find what it stores."""
     config_entry = MockConfigEntry(
         domain=DOMAIN,
         title="Test site",
         unique_id="test_site",
         options={CONF_SITE: document, CONF_SETTINGS: settings, CONF_PHONES: phones or []},
+        entry_id=entry_id,
     )
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)

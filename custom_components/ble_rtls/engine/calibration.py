@@ -15,7 +15,9 @@ pathological stretch of data cannot walk them off.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 MIN_EXPONENT, MAX_EXPONENT = 1.4, 4.5
 MAX_BIAS_DB = 12.0
@@ -108,6 +110,75 @@ class SelfCalibration:
             self.exponent = _clamp(
                 self.exponent + self.exponent_rate * slope, MIN_EXPONENT, MAX_EXPONENT
             )
+
+    def saved(
+        self, receiver_ids: Sequence[str], tags: Mapping[str, float | None]
+    ) -> dict[str, Any]:
+        """What was learnt, by receiver and tag id, to survive a restart (JSON-ready).
+
+        `tags` maps each tag to its declared 1 m power: a learnt power is kept with the
+        declaration it was learnt from.
+        """
+        return {
+            "declared": {"exponent": self.declared_exponent, "ref_rssi": self.default_ref_rssi},
+            "exponent": self.exponent,
+            "noise_db": self.noise_db,
+            "biases": dict(zip(receiver_ids, self.biases, strict=True)),
+            "tags": {
+                tag: {"declared": declared, "ref_rssi": self.tag_ref[tag]}
+                for tag, declared in tags.items()
+                if tag in self.tag_ref
+            },
+        }
+
+    def restore(
+        self,
+        saved: Mapping[str, Any],
+        receiver_ids: Sequence[str],
+        tags: Mapping[str, float | None],
+    ) -> bool:
+        """Take back what `saved` returned; False, with nothing changed, if it does not fit.
+
+        It does not fit when malformed or learnt under other site-wide declared values (the
+        user started over). Receivers and tags no longer on the site are dropped; new ones,
+        and tags whose declared power changed, start from the declared values. Values are
+        clamped to the bounds learning keeps them in.
+        """
+        try:
+            declared = saved["declared"]
+            if (
+                _number(declared["exponent"]) != self.declared_exponent
+                or _number(declared["ref_rssi"]) != self.default_ref_rssi
+            ):
+                return False
+            exponent = _clamp(_number(saved["exponent"]), MIN_EXPONENT, MAX_EXPONENT)
+            noise = _clamp(_number(saved["noise_db"]), MIN_NOISE_DB, MAX_NOISE_DB)
+            biases = {str(k): _number(v) for k, v in dict(saved["biases"]).items()}
+            tag_ref = {}
+            for tag, item in dict(saved["tags"]).items():
+                if tag not in tags or item["declared"] != tags[tag]:
+                    continue
+                declared_power = tags[tag]
+                base = self.default_ref_rssi if declared_power is None else declared_power
+                tag_ref[tag] = _clamp(
+                    _number(item["ref_rssi"]), base - MAX_TAG_SHIFT_DB, base + MAX_TAG_SHIFT_DB
+                )
+        except (KeyError, TypeError, ValueError):
+            return False
+        restored = [_clamp(biases.get(r, 0.0), -MAX_BIAS_DB, MAX_BIAS_DB) for r in receiver_ids]
+        gauge = sum(restored) / len(restored) if restored else 0.0
+        self.biases = [b - gauge for b in restored]
+        self.exponent = exponent
+        self.noise_db = noise
+        self.tag_ref.update(tag_ref)
+        return True
+
+
+def _number(value: Any) -> float:
+    """A finite number from stored JSON (bool is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(value)
+    return float(value)
 
 
 def _clamp(value: float, low: float, high: float) -> float:

@@ -14,8 +14,9 @@ fallback with 1-2 receivers) -> constant-velocity tracking -> zone with hysteres
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -92,6 +93,8 @@ class Engine(StreamLocator[_TagState]):
             for floor, ((lx, ly), (hx, hy)) in self._bounds.items()
         }
         self._zones = ZoneMap(site.zones)
+        self._receiver_ids = [r.id for r in site.receivers]
+        self._declared_powers = {t.id: t.ref_rssi_1m for t in site.tags}
         self.calibration = SelfCalibration(
             exponent=site.path_loss.exponent,
             default_ref_rssi=site.path_loss.ref_rssi_1m,
@@ -127,6 +130,18 @@ class Engine(StreamLocator[_TagState]):
             spread = (max(values) - min(values)) / 2.0 if len(values) > 1 else 0.0
             readings.append(_Reading(index, rssi, len(values), spread))
         return readings
+
+    def saved_calibration(self) -> dict[str, Any]:
+        """The self-calibration learnt so far, for the host to store (JSON-ready)."""
+        return self.calibration.saved(self._receiver_ids, self._declared_powers)
+
+    def restore_calibration(self, saved: Mapping[str, Any]) -> bool:
+        """Start from a stored self-calibration instead of the declared values.
+
+        Positions are then as good after a restart as before it. False (nothing changed) if
+        it does not fit the site.
+        """
+        return self.calibration.restore(saved, self._receiver_ids, self._declared_powers)
 
     def filtered_rssi(self, tag_id: str, now: float) -> dict[str, float]:
         """The tag's current filtered RSSI per receiver id, offsets applied (for calibration)."""
