@@ -208,6 +208,7 @@ class SiteCoordinator:
         self._started = time.monotonic()
         self._rate_started = self._started
         self._calibration_store = calibration_store(hass, entry_id)
+        self.calibration_resumed: bool | None = None
         self._calibration_due = self._started + CALIBRATION_SAVE_PERIOD
         self._device_ids: dict[str, str | None] = {}
         self._busy = False
@@ -255,11 +256,15 @@ class SiteCoordinator:
         return stop
 
     async def async_load_calibration(self) -> None:
-        """Resume from the self-calibration learnt before the restart, if it fits the site."""
+        """Resume from the self-calibration learnt before the restart, if it fits the site.
+
+        `calibration_resumed` tells diagnostics which happened: None when nothing was stored.
+        """
         saved = await self._calibration_store.async_load()
         if self.engine is None or saved is None:
             return
-        if not self.engine.restore_calibration(saved):
+        self.calibration_resumed = self.engine.restore_calibration(saved)
+        if not self.calibration_resumed:
             _LOGGER.info(
                 "%s: the stored self-calibration does not fit the site; "
                 "learning again from the declared path loss",

@@ -62,6 +62,7 @@ async def async_get_config_entry_diagnostics(
             "engine": None
             if engine is None
             else {
+                "calibration_resumed": coordinator.calibration_resumed,
                 "exponent": engine.calibration.exponent,
                 "noise_db": engine.calibration.noise_db,
                 "receiver_bias_db": {

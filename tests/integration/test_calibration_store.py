@@ -51,6 +51,7 @@ async def test_a_reload_resumes_from_what_was_learnt(
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert hass_storage[_key(entry)]["data"] == learnt
+    assert entry.runtime_data.calibration_resumed is True
     resumed = _learnt(entry.runtime_data)
     assert resumed["exponent"] == learnt["exponent"]
     assert resumed["tags"] == learnt["tags"]
@@ -95,6 +96,7 @@ async def test_a_record_that_does_not_fit_is_ignored(
 ) -> None:
     hass_storage[_key("fresh")] = _stored("fresh", data)
     entry = await setup_site(hass, two_room_site(), {}, entry_id="fresh")
+    assert entry.runtime_data.calibration_resumed is False
     learnt = _learnt(entry.runtime_data)
     assert learnt["exponent"] == DECLARED["exponent"], why
     assert set(learnt["biases"].values()) == {0.0}

@@ -125,6 +125,7 @@ async def test_diagnostics_are_redacted(
     text = json.dumps(diagnostics)
     assert TAG_MAC not in text and IRK not in text
     assert diagnostics["tags"]["forklift"]["zone"] == "left"
+    assert diagnostics["engine"]["calibration_resumed"] is None  # nothing stored yet
     assert diagnostics["engine"]["receiver_bias_db"].keys() == {
         "AA:00:00:00:00:01",
         "AA:00:00:00:00:02",
