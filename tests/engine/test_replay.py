@@ -21,6 +21,7 @@ from custom_components.ble_rtls.engine.engine import Engine
 from custom_components.ble_rtls.engine.replay import replay
 from custom_components.ble_rtls.engine.simulate import SCENARIOS, simulate
 from custom_components.ble_rtls.engine.site import PathLoss, load_site, parse_site
+from custom_components.ble_rtls.engine.stream import Estimate
 
 ENGINE_DIR = Path(__file__).parents[2] / "custom_components" / "ble_rtls" / "engine"
 SHARED_DATA = Path(__file__).parents[2].parent / "shared" / "data" / "kolakowski_calibration"
@@ -238,6 +239,25 @@ def test_bench_table_has_every_method(capsys: pytest.CaptureFixture[str]) -> Non
     for method in bench.METHODS:
         assert f"| {method} |" in text
     assert "median vs best baseline" in text
+
+
+def test_moving_lag_is_the_delay_that_fits_the_truth_best() -> None:
+    """A tag walking at 1 m/s reported exactly where it was 1.25 s earlier lags 1.25 s; a
+    standing one has no lag to measure."""
+    times = np.arange(0.0, 60.0, 0.5, dtype=np.float64)
+    walking = bench.Truth(times, times * 1.0, np.zeros_like(times), [""] * len(times))
+    standing = bench.Truth(times, np.full_like(times, 3.0), np.ones_like(times), [""] * len(times))
+    dataset = replace(
+        bench.simulated_dataset("house", 2, seed=1), truth={"w": walking, "s": standing}
+    )
+
+    def estimate(tag: str, t: float, x: float, y: float) -> Estimate:
+        return Estimate(t, tag, x, y, 0, 1.0, None, 3, "multilateration")
+
+    delayed = [estimate("w", float(t), t - 1.25, 0.0) for t in range(5, 55)]
+    still = [estimate("s", float(t), 3.0, 1.0) for t in range(5, 55)]
+    assert bench.moving_lag(dataset, delayed + still) == 1.25
+    assert bench.moving_lag(dataset, still) is None
 
 
 def test_update_in_batches_gives_the_same_estimates(house: Path) -> None:
