@@ -525,12 +525,18 @@ class SiteCoordinator:
 
     @callback
     def async_restore(self, tag_id: str, estimate: Estimate) -> None:
-        """Show the last known position after a restart, without firing a zone event."""
+        """Show the last known position after a restart, without firing a zone event.
+
+        The engine starts the tag in that zone too, so first fixes on the other side of a
+        wall do not fire a change the tag never made.
+        """
         view = self.tags[tag_id]
         if view.estimate is not None:
             return
         view.estimate = estimate
         view.zone = estimate.zone
+        if self.engine is not None:
+            self.engine.restore_zone(tag_id, estimate.zone)
         if estimate.zone is not None and estimate.zone in self.zones:
             self.zones[estimate.zone].occupants.add(tag_id)
             async_dispatcher_send(self.hass, signal(self.entry_id, "zone", estimate.zone))

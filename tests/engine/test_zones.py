@@ -58,6 +58,17 @@ def test_a_moving_tag_needs_half_the_accuracy_margin() -> None:
     assert [(e.zone, e.kind) for e in events] == [("left", "left"), ("right", "entered")]
 
 
+def test_a_restored_zone_holds_against_a_first_fix_over_the_wall() -> None:
+    restored = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    restored.restore("right")
+    assert restored.update(0.0, 0, 4.8, 2.5, accuracy=1.0) == []
+    assert restored.zone == "right"
+    assert [e.kind for e in restored.update(1.0, 0, 2.5, 2.5, accuracy=1.0)] == ["left", "entered"]
+    gone = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    gone.restore("removed-zone")  # no longer on the site: placed by its first fix as usual
+    assert [e.zone for e in gone.update(0.0, 0, 4.8, 2.5)] == ["left"]
+
+
 def test_dwell_needs_the_zone_to_hold() -> None:
     tracker = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=3.0)
     # The first fix places the tag at once: the dwell holds back changes, not the start.

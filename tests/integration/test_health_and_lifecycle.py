@@ -224,3 +224,34 @@ async def test_large_site_ticks_in_batches_and_stops_mid_tick(
         assert now + 61.0 not in published
     finally:
         unregister()
+
+
+@pytest.mark.parametrize("room", ["Left room", "Right room"])
+async def test_a_restart_keeps_a_tag_on_a_boundary_in_its_room(
+    hass: HomeAssistant, proxies: dict[str, SimulatedProxy], events: Events, room: str
+) -> None:
+    """Standing 0.3 m from the wall between the rooms when HA restarts: its first fixes fall
+    on either side, and neither may fire a zone change the tag never made."""
+    crossings = events(EVENT_ZONE_CHANGED)
+    zone = "left" if room == "Left room" else "right"
+    mock_restore_cache(
+        hass,
+        [
+            State(
+                "device_tracker.forklift",
+                room,
+                {"x": 10.3, "y": 5.0, "floor": 0, "zone": zone, "accuracy_m": 1.5},
+            )
+        ],
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Site", options={CONF_SITE: two_room_site(), CONF_SETTINGS: {}}
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    walker = Walker(hass, entry, proxies)
+    await walker.walk(TAG_MAC, (10.0, 5.0), (10.0, 5.0), 60)
+    assert crossings == []
+    tracker = hass.states.get("device_tracker.forklift")
+    assert tracker is not None and tracker.state == room

@@ -94,6 +94,7 @@ class Engine(StreamLocator[_TagState]):
         }
         self._zones = ZoneMap(site.zones)
         self._receiver_ids = [r.id for r in site.receivers]
+        self._restored_zones: dict[str, str | None] = {}
         self._declared_powers = {t.id: t.ref_rssi_1m for t in site.tags}
         self.calibration = SelfCalibration(
             exponent=site.path_loss.exponent,
@@ -111,11 +112,18 @@ class Engine(StreamLocator[_TagState]):
 
     def _new_tag(self, tag_id: str) -> _TagState:
         tag = self.site.tag(tag_id)
-        return _TagState(
-            tag=tag,
-            tracker=PositionTracker(MOTION_MODELS[tag.motion]),
-            zone=ZoneTracker(tag_id, self._zones, self.config.zone_margin, self.config.zone_dwell),
-        )
+        zone = ZoneTracker(tag_id, self._zones, self.config.zone_margin, self.config.zone_dwell)
+        if tag_id in self._restored_zones:
+            zone.restore(self._restored_zones.pop(tag_id))
+        return _TagState(tag=tag, tracker=PositionTracker(MOTION_MODELS[tag.motion]), zone=zone)
+
+    def restore_zone(self, tag_id: str, zone: str | None) -> None:
+        """The zone a tag was last known in before a restart: its zone changes from there."""
+        state = self.tags.get(tag_id)
+        if state is None:
+            self._restored_zones[tag_id] = zone
+        else:
+            state.zone.restore(zone)
 
     def _readings(self, state: _TagState, now: float) -> list[_Reading]:
         readings = []

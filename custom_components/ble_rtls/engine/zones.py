@@ -100,6 +100,15 @@ class ZoneTracker:
         self.pending: tuple[str | None, float] | None = None
         self.placed = False
 
+    def restore(self, zone: str | None) -> None:
+        """Start in the zone the tag was last known in (a restart), if it still exists.
+
+        A first fix on the other side of a wall then needs the margin to move the tag.
+        """
+        if not self.placed and (zone is None or zone in self.zones.half_depth):
+            self.zone = zone
+            self.placed = True
+
     def update(
         self,
         time: float,
