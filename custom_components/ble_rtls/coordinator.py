@@ -242,7 +242,7 @@ class SiteCoordinator:
             )
         )
         cancels.append(
-            self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._async_on_stop)
+            self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._save_calibration_soon)
         )
 
         @callback
@@ -277,14 +277,13 @@ class SiteCoordinator:
             await self._calibration_store.async_save(self.engine.saved_calibration())
 
     @callback
-    def _save_calibration_soon(self) -> None:
-        """Store the self-calibration in the background (written at once while stopping)."""
+    def _save_calibration_soon(self, _event: Event | None = None) -> None:
+        """Store the self-calibration in the background, each period and when HA stops.
+
+        While HA stops, the store writes it at its final write.
+        """
         if self.engine is not None:
             self._calibration_store.async_delay_save(self.engine.saved_calibration)
-
-    @callback
-    def _async_on_stop(self, _event: Event) -> None:
-        self._save_calibration_soon()
 
     @callback
     def _async_on_advertisement(

@@ -55,9 +55,17 @@ class SelfCalibration:
         """Current estimate of the tag's RSSI at 1 m."""
         value = self.tag_ref.get(tag)
         if value is None:
-            value = self.default_ref_rssi if declared is None else declared
-            self.tag_ref[tag] = value
+            value = self.tag_ref[tag] = self._declared_power(declared)
         return value
+
+    def _declared_power(self, declared: float | None) -> float:
+        """A tag's declared 1 m power, or the site's default when it declares none."""
+        return self.default_ref_rssi if declared is None else declared
+
+    def _bounded_power(self, value: float, declared: float | None) -> float:
+        """A learnt 1 m power, kept within MAX_TAG_SHIFT_DB of the declared one."""
+        base = self._declared_power(declared)
+        return _clamp(value, base - MAX_TAG_SHIFT_DB, base + MAX_TAG_SHIFT_DB)
 
     def learn(
         self,
@@ -91,11 +99,8 @@ class SelfCalibration:
         )
         if not self.enabled:
             return
-        base = self.default_ref_rssi if declared is None else declared
-        self.tag_ref[tag] = _clamp(
-            self.ref_rssi(tag, declared) + self.tag_rate * mean,
-            base - MAX_TAG_SHIFT_DB,
-            base + MAX_TAG_SHIFT_DB,
+        self.tag_ref[tag] = self._bounded_power(
+            self.ref_rssi(tag, declared) + self.tag_rate * mean, declared
         )
         biases = self.biases
         for receiver, w, c in zip(receivers, weights, centred, strict=True):
@@ -156,13 +161,8 @@ class SelfCalibration:
             biases = {str(k): _number(v) for k, v in dict(saved["biases"]).items()}
             tag_ref = {}
             for tag, item in dict(saved["tags"]).items():
-                if tag not in tags or item["declared"] != tags[tag]:
-                    continue
-                declared_power = tags[tag]
-                base = self.default_ref_rssi if declared_power is None else declared_power
-                tag_ref[tag] = _clamp(
-                    _number(item["ref_rssi"]), base - MAX_TAG_SHIFT_DB, base + MAX_TAG_SHIFT_DB
-                )
+                if tag in tags and item["declared"] == tags[tag]:
+                    tag_ref[tag] = self._bounded_power(_number(item["ref_rssi"]), tags[tag])
         except (KeyError, TypeError, ValueError):
             return False
         restored = [_clamp(biases.get(r, 0.0), -MAX_BIAS_DB, MAX_BIAS_DB) for r in receiver_ids]

@@ -64,6 +64,10 @@ class ZoneMap:
         self._by_id = {z.id: z for z in zones}
         self.half_depth = {z.id: _half_depth(z.polygon) for z in zones}
 
+    def __contains__(self, zone_id: object) -> bool:
+        """Whether the site has a zone with this id."""
+        return zone_id in self._by_id
+
     def locate(self, floor: int, x: float, y: float) -> Zone | None:
         """The smallest zone on `floor` that contains the point."""
         for zone in self.zones:
@@ -105,7 +109,7 @@ class ZoneTracker:
 
         A first fix on the other side of a wall then needs the margin to move the tag.
         """
-        if not self.placed and (zone is None or zone in self.zones.half_depth):
+        if not self.placed and (zone is None or zone in self.zones):
             self.zone = zone
             self.placed = True
 
