@@ -73,21 +73,25 @@ def test_paper_closed_form_rejects_collinear_receivers() -> None:
 def test_exact_rssi_recovers_exact_position(
     x: float, y: float, exponent: float, ref: float
 ) -> None:
-    receivers = np.array(
-        [(0.0, 0.0, 2.5), (10.0, 0.0, 2.0), (10.0, 8.0, 2.2), (0.0, 8.0, 1.5), (5.0, 4.0, 3.0)]
-    )
+    receivers = [
+        (0.0, 0.0, 2.5),
+        (10.0, 0.0, 2.0),
+        (10.0, 8.0, 2.2),
+        (0.0, 8.0, 1.5),
+        (5.0, 4.0, 3.0),
+    ]
     height = 1.0
-    ranges = np.sqrt(
-        (receivers[:, 0] - x) ** 2 + (receivers[:, 1] - y) ** 2 + (receivers[:, 2] - height) ** 2
-    )
-    rssi = np.array([expected_rssi(float(d), ref, exponent) for d in ranges])
+    rssi = [
+        expected_rssi(math.sqrt((rx - x) ** 2 + (ry - y) ** 2 + (rz - height) ** 2), ref, exponent)
+        for rx, ry, rz in receivers
+    ]
     starts = [(5.0, 4.0), (0.5, 0.5), (9.5, 7.5)]
     fixes = [
         solve_rssi(
             receivers,
             rssi,
-            np.full(5, 3.0),
-            np.full(5, ref),
+            [3.0] * 5,
+            [ref] * 5,
             exponent,
             height,
             s,

@@ -106,7 +106,7 @@ class SelfCalibration:
         for receiver, w, c in zip(receivers, weights, centred, strict=True):
             biases[receiver] += self.bias_rate * w * c
         gauge = sum(biases) / len(biases)
-        self.biases = [_clamp(b - gauge, -MAX_BIAS_DB, MAX_BIAS_DB) for b in biases]
+        self.biases = [min(max(b - gauge, -MAX_BIAS_DB), MAX_BIAS_DB) for b in biases]
         log_mean = sum(w * x for w, x in zip(weights, log_ranges, strict=True)) / total
         xs = [x - log_mean for x in log_ranges]
         sxx = sum(w * x * x for w, x in zip(weights, xs, strict=True))

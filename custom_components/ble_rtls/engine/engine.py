@@ -83,8 +83,8 @@ class Engine(StreamLocator[_TagState]):
     def __init__(self, site: Site, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         super().__init__(site, self.config.window, self.config.emit_interval)
-        self._positions = np.array([(r.x, r.y, r.z) for r in site.receivers], dtype=np.float64)
-        self._floors = np.array([r.floor for r in site.receivers])
+        self._positions = [(r.x, r.y, r.z) for r in site.receivers]
+        self._floors = [r.floor for r in site.receivers]
         self._bounds = {floor: site.bounds(floor) for floor in site.floors}
         # The 1-sigma radius of "somewhere on this floor" (uniform over its box): no fix is
         # vaguer than that, as every position is kept inside the box.
@@ -164,7 +164,7 @@ class Engine(StreamLocator[_TagState]):
             return next(iter(self._bounds))
         scores: dict[int, list[float]] = {}
         for reading in readings:
-            scores.setdefault(int(self._floors[reading.index]), []).append(reading.rssi)
+            scores.setdefault(self._floors[reading.index], []).append(reading.rssi)
         ranked = {floor: float(np.mean(sorted(v, reverse=True)[:3])) for floor, v in scores.items()}
         best = max(ranked, key=lambda f: ranked[f])
         current = state.floor
@@ -181,7 +181,8 @@ class Engine(StreamLocator[_TagState]):
             state.tracker = PositionTracker(state.tracker.motion)
             state.solves = 0
         state.floor = floor
-        on_floor = [r for r in readings if self._floors[r.index] == floor]
+        floors = self._floors
+        on_floor = [r for r in readings if floors[r.index] == floor]
         if len(on_floor) >= self.config.min_receivers:
             fix = self._multilaterate(tag_id, state, on_floor, floor)
             state.solves += 1
@@ -203,25 +204,27 @@ class Engine(StreamLocator[_TagState]):
             now, tag_id, float(x), float(y), floor, accuracy, state.zone.zone, len(on_floor), method
         )
 
-    def _model(self, tag_id: str, state: _TagState, indices: list[int]) -> tuple[Array, float]:
+    def _model(
+        self, tag_id: str, state: _TagState, indices: list[int]
+    ) -> tuple[list[float], float]:
+        """Each receiver's expected RSSI at 1 m from the tag, and the path-loss exponent."""
         calibration = self.calibration
         power = calibration.ref_rssi(tag_id, state.tag.ref_rssi_1m)
         biases = calibration.biases
-        return np.array([power + biases[i] for i in indices]), calibration.exponent
+        return [power + biases[i] for i in indices], calibration.exponent
 
     def _multilaterate(
         self, tag_id: str, state: _TagState, readings: list[_Reading], floor: int
     ) -> Fix:
         indices = [r.index for r in readings]
-        rssi = np.array([r.rssi for r in readings])
-        noise = self.calibration.noise_db
-        sigma = np.array(
-            [
-                math.sqrt(noise * noise + max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count)
-                for r in readings
-            ]
-        )
-        positions = self._positions[indices]
+        rssi = [r.rssi for r in readings]
+        noise_2 = self.calibration.noise_db**2
+        sigma = [
+            math.sqrt(noise_2 + max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count)
+            for r in readings
+        ]
+        everywhere = self._positions
+        positions = [everywhere[i] for i in indices]
         ref, exponent = self._model(tag_id, state, indices)
         bounds = self._bounds[floor]
         height = state.tag.height
@@ -234,13 +237,18 @@ class Engine(StreamLocator[_TagState]):
             if best.cost > WARM_START_MEAN_COST * len(readings):
                 best = None
         if best is None:
-            strongest = positions[int(np.argmax(rssi)), :2]
-            starts = [(float(strongest[0]), float(strongest[1]))]
+            strongest = positions[rssi.index(max(rssi))]
+            starts = [(strongest[0], strongest[1])]
             if state.tracker.time is not None:
                 starts.append(state.tracker.position)
-            weights = 10.0 ** (rssi / 20.0)
-            centroid = weights @ positions[:, :2] / float(np.sum(weights))
-            starts.append((float(centroid[0]), float(centroid[1])))
+            weights = [10.0 ** (value / 20.0) for value in rssi]
+            total = sum(weights)
+            starts.append(
+                (
+                    sum(w * p[0] for w, p in zip(weights, positions, strict=True)) / total,
+                    sum(w * p[1] for w, p in zip(weights, positions, strict=True)) / total,
+                )
+            )
             for start in starts:
                 fix = solve_rssi(positions, rssi, sigma, ref, exponent, height, start, bounds)
                 if best is None or fix.cost < best.cost:
@@ -256,14 +264,17 @@ class Engine(StreamLocator[_TagState]):
         indices = [r.index for r in readings]
         ref, exponent = self._model(tag_id, state, indices)
         ranges = [
-            max(distance(r.rssi, float(a), exponent), PROXIMITY_MIN_RADIUS)
+            max(distance(r.rssi, a, exponent), PROXIMITY_MIN_RADIUS)
             for r, a in zip(readings, ref, strict=True)
         ]
-        positions = self._positions[indices, :2]
-        inverse = np.array([1.0 / d for d in ranges])
-        point = inverse @ positions / float(np.sum(inverse))
+        positions = [self._positions[i] for i in indices]
+        inverse = [1.0 / d for d in ranges]
+        total = sum(inverse)
+        x = sum(w * p[0] for w, p in zip(inverse, positions, strict=True)) / total
+        y = sum(w * p[1] for w, p in zip(inverse, positions, strict=True)) / total
         radius = min(ranges)
         if len(readings) == 2:
-            radius = max(radius, float(np.hypot(*(positions[0] - positions[1]))) / 2.0)
+            (ax, ay, _), (bx, by, _) = positions
+            radius = max(radius, math.hypot(ax - bx, ay - by) / 2.0)
         covariance = np.eye(2, dtype=np.float64) * (radius * radius / 2.0)
-        return Fix(float(point[0]), float(point[1]), covariance, 0.0, [], [])
+        return Fix(x, y, covariance, 0.0, [], [])

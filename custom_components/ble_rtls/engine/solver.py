@@ -2,7 +2,7 @@
 
 `solve_rssi` is the engine's solver: maximum likelihood in the RSSI domain (the noise of
 BLE RSSI is roughly Gaussian in dB, not in metres), Huber-weighted so one receiver behind a
-wall cannot drag the fix, Levenberg-damped Gauss-Newton bounded to the site. On the
+wall cannot drag the fix, Levenberg-Marquardt bounded to the site. On the
 Kolakowski recording it was no worse than a Cauchy loss (1.84 m vs 1.85 m median with the
 same calibration) and much better than a tight Cauchy (2.46 m).
 
@@ -13,6 +13,7 @@ closed form for three receivers) are kept as named baselines.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -26,8 +27,9 @@ HUBER_K = 1.5
 MIN_SQUARED_RANGE = 0.25
 MAX_ITERATIONS = 12
 MAX_STEP = 2.0
-DAMPING = 1e-3
-CONVERGED_M = 0.01  # a step under 1 cm ends the iterations: far below the fix's error
+DAMPING = 1e-3  # Marquardt's, relative to the information's diagonal
+CONVERGED_M_2 = 0.01**2  # a move under 1 cm, or under 5 % of the fix's 1-sigma
+CONVERGED_SHARE_2 = 0.05**2  # radius, ends the iterations
 COVARIANCE_FLOOR = 1e-6
 
 
@@ -50,10 +52,10 @@ class Fix:
 
 
 def solve_rssi(
-    receivers: Array,
-    rssi: Array,
-    sigma: Array,
-    ref_rssi: Array,
+    receivers: Sequence[tuple[float, float, float]],
+    rssi: Sequence[float],
+    sigma: Sequence[float],
+    ref_rssi: Sequence[float],
     exponent: float,
     tag_height: float,
     start: tuple[float, float],
@@ -61,108 +63,108 @@ def solve_rssi(
 ) -> Fix:
     """Fit (x, y) to readings `rssi` (dB) modelled as ref - 10 n log10(3-D range).
 
-    `receivers` is k x 3 (x, y, z); `ref_rssi` holds each receiver's expected RSSI at 1 m
-    (tag power plus receiver bias); `sigma` each reading's standard deviation in dB.
+    `receivers` holds each receiver's (x, y, z); `ref_rssi` each receiver's expected RSSI at
+    1 m (tag power plus receiver bias); `sigma` each reading's standard deviation in dB.
 
-    A scalar loop, not numpy: with 3-12 readings numpy's per-call overhead dominated, and
-    this kernel runs 5x faster (ble-rtls bench, adverts per CPU second) for the same fixes.
+    Scalar loops on Python floats, not numpy: with 3-12 readings numpy's per-call overhead
+    dominated, and this kernel runs 5x faster (ble-rtls bench, adverts per CPU second).
     """
-    xs, ys, zs = _floats(receivers[:, 0]), _floats(receivers[:, 1]), _floats(receivers[:, 2])
-    readings = _floats(rssi)
-    refs = _floats(ref_rssi)
-    inverse_sigma = [1.0 / value for value in _floats(sigma)]
-    dz2 = [(z - tag_height) ** 2 for z in zs]
     # Per reading: (x, y, dz^2, reading - ref, 1/sigma, 1/sigma^2), the loop's invariants.
     terms = [
-        (x, y, dz, reading - ref, inverse, inverse * inverse)
-        for x, y, dz, reading, ref, inverse in zip(
-            xs, ys, dz2, readings, refs, inverse_sigma, strict=True
-        )
+        (x, y, (z - tag_height) ** 2, reading - ref, 1.0 / sd, 1.0 / (sd * sd))
+        for (x, y, z), reading, ref, sd in zip(receivers, rssi, ref_rssi, sigma, strict=True)
     ]
     (lo_x, lo_y), (hi_x, hi_y) = bounds
     px = min(max(start[0], lo_x), hi_x)
     py = min(max(start[1], lo_y), hi_y)
-    half_slope = 5.0 * exponent
     slope = -10.0 * exponent / LN10
-    log10 = math.log10
+    at = _evaluate(terms, exponent, slope, px, py)
+    damping = DAMPING
     for _ in range(MAX_ITERATIONS):
-        h00 = h11 = DAMPING
-        h01 = g0 = g1 = 0.0
-        for x, y, dz, excess, inverse, information in terms:
-            dx = px - x
-            dy = py - y
-            d2 = dx * dx + dy * dy + dz
-            d2 = d2 if d2 > MIN_SQUARED_RANGE else MIN_SQUARED_RANGE  # max() costs a call
-            residual = excess + half_slope * log10(d2)
-            z = (residual if residual >= 0.0 else -residual) * inverse
-            weight = information if z <= HUBER_K else information * (HUBER_K / z)
-            k = slope / d2
-            wjx = weight * k * dx
-            wjy = weight * k * dy
-            h00 += wjx * k * dx
-            h01 += wjx * k * dy
-            h11 += wjy * k * dy
-            g0 += wjx * residual
-            g1 += wjy * residual
-        det = h00 * h11 - h01 * h01
-        if det <= 0.0:
-            break
-        step_x = (h11 * g0 - h01 * g1) / det
-        step_y = (h00 * g1 - h01 * g0) / det
+        cost, i00, i01, i11, g0, g1 = at[:6]
+        h00, h11 = i00 * (1.0 + damping), i11 * (1.0 + damping)
+        det = h00 * h11 - i01 * i01
+        step_x = (h11 * g0 - i01 * g1) / det
+        step_y = (h00 * g1 - i01 * g0) / det
         norm = math.hypot(step_x, step_y)
         if norm > MAX_STEP:
             step_x *= MAX_STEP / norm
             step_y *= MAX_STEP / norm
-        px = min(max(px + step_x, lo_x), hi_x)
-        py = min(max(py + step_y, lo_y), hi_y)
-        if norm < CONVERGED_M:
+        nx = min(max(px + step_x, lo_x), hi_x)
+        ny = min(max(py + step_y, lo_y), hi_y)
+        # Converged when the move (inside the site's bounds) is small beside the fix's own
+        # 1-sigma radius: iterating on changes the fix by far less than its error.
+        moved_2 = (nx - px) ** 2 + (ny - py) ** 2
+        variance = (i00 + i11) / (i00 * i11 - i01 * i01)
+        if moved_2 < CONVERGED_M_2 or moved_2 < CONVERGED_SHARE_2 * variance:
+            # The last step is taken without another pass: the statistics hardly change
+            # over it, and near the optimum it lands within millimetres of it.
+            px, py = nx, ny
             break
-    return _rssi_fix(xs, ys, dz2, readings, refs, inverse_sigma, exponent, px, py)
+        trial = _evaluate(terms, exponent, slope, nx, ny)
+        if trial[0] <= cost:  # Levenberg-Marquardt: a step that does not lower the cost
+            px, py, at = nx, ny, trial  # is retried shorter, so the fit cannot oscillate
+            damping = max(damping * 0.1, DAMPING)
+        else:
+            damping *= 10.0
+    cost, i00, i01, i11, _, _, residuals, robust, log_ranges = at
+    det = i00 * i11 - i01 * i01
+    covariance = np.array([[i11 / det, -i01 / det], [-i01 / det, i00 / det]])
+    return Fix(px, py, covariance, cost, residuals, robust, log_ranges)
+
+
+type _Evaluation = tuple[
+    float, float, float, float, float, float, list[float], list[float], list[float]
+]
+
+
+def _evaluate(
+    terms: list[tuple[float, float, float, float, float, float]],
+    exponent: float,
+    slope: float,
+    px: float,
+    py: float,
+) -> _Evaluation:
+    """The fit at (px, py): one pass over the readings.
+
+    Returns the Huber cost, the information (i00, i01, i11), the gradient (g0, g1), and per
+    reading the residual, the Huber weight and -10 log10(range).
+    """
+    i00 = i11 = COVARIANCE_FLOOR
+    i01 = g0 = g1 = cost = 0.0
+    residuals, robust, log_ranges = [], [], []
+    log10 = math.log10
+    for x, y, dz, excess, inverse, information in terms:
+        dx = px - x
+        dy = py - y
+        d2 = dx * dx + dy * dy + dz
+        d2 = d2 if d2 > MIN_SQUARED_RANGE else MIN_SQUARED_RANGE  # max() costs a call
+        log_range = -5.0 * log10(d2)
+        residual = excess - exponent * log_range
+        z = (residual if residual >= 0.0 else -residual) * inverse
+        if z <= HUBER_K:
+            huber = 1.0
+            cost += z * z
+        else:
+            huber = HUBER_K / z
+            cost += 2.0 * HUBER_K * z - HUBER_K * HUBER_K
+        k = slope / d2
+        wjx = huber * information * k * dx
+        wjy = huber * information * k * dy
+        i00 += wjx * k * dx
+        i01 += wjx * k * dy
+        i11 += wjy * k * dy
+        g0 += wjx * residual
+        g1 += wjy * residual
+        residuals.append(residual)
+        robust.append(huber)
+        log_ranges.append(log_range)
+    return cost, i00, i01, i11, g0, g1, residuals, robust, log_ranges
 
 
 def _floats(values: Array) -> list[float]:
     """A 1-D array as Python floats (fast `tolist`, typed)."""
     return cast(list[float], values.tolist())
-
-
-def _rssi_fix(
-    xs: list[float],
-    ys: list[float],
-    dz2: list[float],
-    readings: list[float],
-    refs: list[float],
-    inverse_sigma: list[float],
-    exponent: float,
-    px: float,
-    py: float,
-) -> Fix:
-    """Residuals, Huber weights, cost and covariance (inverse information) at (px, py)."""
-    slope = -10.0 * exponent / LN10
-    residuals, robust, log_ranges = [], [], []
-    i00 = i11 = COVARIANCE_FLOOR
-    i01 = cost = 0.0
-    for x, y, dz, reading, ref, inverse in zip(
-        xs, ys, dz2, readings, refs, inverse_sigma, strict=True
-    ):
-        dx = px - x
-        dy = py - y
-        d2 = max(dx * dx + dy * dy + dz, MIN_SQUARED_RANGE)
-        log_range = -5.0 * math.log10(d2)
-        residual = reading - ref - exponent * log_range
-        z = abs(residual) * inverse
-        huber = 1.0 if z <= HUBER_K else HUBER_K / z
-        cost += z * z if z <= HUBER_K else 2.0 * HUBER_K * z - HUBER_K * HUBER_K
-        weight = huber * inverse * inverse
-        k = slope / d2
-        i00 += weight * k * dx * k * dx
-        i01 += weight * k * dx * k * dy
-        i11 += weight * k * dy * k * dy
-        residuals.append(residual)
-        robust.append(huber)
-        log_ranges.append(log_range)
-    det = i00 * i11 - i01 * i01
-    covariance = np.array([[i11 / det, -i01 / det], [-i01 / det, i00 / det]])
-    return Fix(px, py, covariance, cost, residuals, robust, log_ranges)
 
 
 def solve_ranges(
