@@ -58,6 +58,21 @@ def test_a_moving_tag_needs_half_the_accuracy_margin() -> None:
     assert [(e.zone, e.kind) for e in events] == [("left", "left"), ("right", "entered")]
 
 
+def test_just_outside_every_zone_is_the_nearest_zone() -> None:
+    """A vague fix 0.6 m past the outer wall is as likely inside: it places the tag in the
+    room and does not take it out; "no zone" needs a fix clear of every zone."""
+    zones = ZoneMap((LEFT, RIGHT))
+    vague = ZoneTracker("t", zones, margin=0.5, dwell=0.0)
+    assert [e.zone for e in vague.update(0.0, 0, 8.0, 5.6, accuracy=2.0)] == ["right"]
+    assert vague.update(1.0, 0, 8.0, 6.5, accuracy=2.0) == []  # 1.5 m out: not clear of it
+    assert [e.kind for e in vague.update(2.0, 0, 8.0, 7.5, accuracy=2.0)] == ["left"]
+    assert vague.zone is None
+    assert vague.update(3.0, 0, 8.0, 5.6, accuracy=2.0) == []  # entering needs depth again
+    precise = ZoneTracker("t", zones, margin=0.5, dwell=0.0)
+    assert precise.update(0.0, 0, 8.0, 5.6, accuracy=0.2) == []
+    assert precise.zone is None
+
+
 def test_a_restored_zone_holds_against_a_first_fix_over_the_wall() -> None:
     restored = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
     restored.restore("right")

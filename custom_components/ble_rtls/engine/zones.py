@@ -1,8 +1,8 @@
 """Zone membership with hysteresis, and zone-entered / zone-left events.
 
 A tag standing on a boundary gets fixes on both sides of it. A new zone is only taken once
-the position is `margin` metres inside it (or, to leave to no zone, `margin` outside the
-current one), so standing still never flaps.
+the position is `margin` metres inside it (or, to leave to no zone, `margin` clear of every
+zone), so standing still never flaps.
 """
 
 from __future__ import annotations
@@ -75,6 +75,16 @@ class ZoneMap:
                 return zone
         return None
 
+    def nearest(self, floor: int, x: float, y: float, within: float) -> str | None:
+        """The zone on `floor` whose boundary is nearest (x, y), if closer than `within`."""
+        best, best_distance = None, within
+        for zone in self.zones:
+            if zone.floor == floor:
+                distance = boundary_distance(zone.polygon, x, y)
+                if distance < best_distance:
+                    best, best_distance = zone.id, distance
+        return best
+
     def depth(self, zone_id: str, floor: int, x: float, y: float) -> float:
         """Signed distance into the zone: positive inside, negative outside or off-floor."""
         zone = self._by_id[zone_id]
@@ -131,15 +141,14 @@ class ZoneTracker:
         new = candidate.id if candidate else None
         share = MOVING_ACCURACY_MARGIN if speed >= MOVING_SPEED else ACCURACY_MARGIN
         wanted = max(self.margin, share * accuracy)
-        half_depth = self.zones.half_depth
+        if new is None:
+            # Just outside every zone is not clearly in none: the nearest zone is as likely.
+            # "No zone" needs `wanted` metres from every zone, as a zone needs depth.
+            new = self.zones.nearest(floor, x, y, wanted)
         clear = new != self.zone and (
             not self.placed
-            or (
-                self.zones.depth(new, floor, x, y) >= min(wanted, half_depth[new])
-                if new is not None
-                else self.zone is None
-                or self.zones.depth(self.zone, floor, x, y) <= -min(wanted, half_depth[self.zone])
-            )
+            or new is None
+            or self.zones.depth(new, floor, x, y) >= min(wanted, self.zones.half_depth[new])
         )
         first = not self.placed
         self.placed = True
