@@ -8,6 +8,7 @@ from filterpy.kalman import KalmanFilter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from custom_components.ble_rtls.engine.calibration import SelfCalibration
 from custom_components.ble_rtls.engine.filters import PaperKalman, RssiWindow, trimmed_mean
 from custom_components.ble_rtls.engine.tracker import (
     MotionModel,
@@ -88,3 +89,18 @@ def test_tracker_speed_gate_limits_jumps() -> None:
     tracker.update(4.0, (30.0, 0.0), np.eye(2) * 0.5)
     assert tracker.position[0] < 5.0
     assert float(np.hypot(tracker.state[2], tracker.state[3])) <= 1.5 + 1e-9
+
+
+def test_the_exponent_step_shrinks_as_fixes_accumulate() -> None:
+    """One fix's evidence moves a fresh site's exponent 5x as far as a settled one's."""
+    steps = []
+    for updates in (0, 100_000):
+        calibration = SelfCalibration(
+            exponent=2.5, default_ref_rssi=-59.0, receiver_count=4, exponent_updates=updates
+        )
+        # Residuals that grow with range: the true exponent is higher than 2.5.
+        log_ranges = [0.0, -5.0, -10.0, -15.0]
+        calibration.learn("t", None, [0, 1, 2, 3], [2.0, 1.0, -1.0, -2.0], [1.0] * 4, log_ranges)
+        steps.append(calibration.exponent - 2.5)
+        assert calibration.exponent_updates == updates + 1
+    assert steps[0] == pytest.approx(5 * steps[1]) and steps[1] > 0

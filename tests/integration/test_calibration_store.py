@@ -111,6 +111,7 @@ async def test_out_of_range_values_are_bounded_and_unknown_items_dropped(
         {
             "declared": DECLARED,
             "exponent": 99.0,
+            "exponent_updates": -5,
             "noise_db": 0.0,
             "biases": {"AA:00:00:00:00:01": 50.0, "AA:00:00:00:00:99": 3.0},
             "tags": {
@@ -123,6 +124,7 @@ async def test_out_of_range_values_are_bounded_and_unknown_items_dropped(
     entry = await setup_site(hass, two_room_site(), {}, entry_id="bounded")
     calibration = entry.runtime_data.engine.calibration
     assert calibration.exponent == 4.5
+    assert calibration.exponent_updates == 0
     assert calibration.noise_db == 2.0
     assert max(calibration.biases) < 12.0 and abs(sum(calibration.biases)) < 1e-9
     assert calibration.tag_ref == {"forklift": -79.0}
