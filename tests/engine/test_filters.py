@@ -104,3 +104,12 @@ def test_the_exponent_step_shrinks_as_fixes_accumulate() -> None:
         steps.append(calibration.exponent - 2.5)
         assert calibration.exponent_updates == updates + 1
     assert steps[0] == pytest.approx(5 * steps[1]) and steps[1] > 0
+
+
+def test_window_can_read_only_its_most_recent_seconds() -> None:
+    window = RssiWindow(span=3.0)
+    for time, rssi in ((1.0, -70.0), (2.0, -71.0), (3.5, -60.0)):
+        window.add(time, rssi)
+    assert window.values(4.0, recent=1.0) == [-60.0]
+    assert window.values(4.0, recent=10.0) == [-70.0, -71.0, -60.0]  # never beyond the span
+    assert window.values(4.0) == [-70.0, -71.0, -60.0]  # reading recent ones drops none

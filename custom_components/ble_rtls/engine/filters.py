@@ -40,12 +40,18 @@ class RssiWindow:
         """Record one reading."""
         self._samples.append((time, rssi))
 
-    def values(self, now: float) -> list[float]:
-        """Readings no older than `span` seconds before `now`; older ones are dropped."""
+    def values(self, now: float, recent: float | None = None) -> list[float]:
+        """Readings no older than `span` seconds before `now`; older ones are dropped.
+
+        With `recent` shorter than `span`, only the readings of the last `recent` seconds.
+        """
         samples = self._samples
         horizon = now - self.span
         while samples and samples[0][0] < horizon:
             samples.popleft()
+        if recent is not None and recent < self.span:
+            since = now - recent
+            return [rssi for time, rssi in samples if time >= since]
         return [rssi for _, rssi in samples]
 
 
