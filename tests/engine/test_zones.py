@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from custom_components.ble_rtls.engine.site import Zone
 from custom_components.ble_rtls.engine.zones import (
+    SETTLED_AFTER,
     ZoneMap,
     ZoneTracker,
     boundary_distance,
@@ -71,6 +72,25 @@ def test_just_outside_every_zone_is_the_nearest_zone() -> None:
     precise = ZoneTracker("t", zones, margin=0.5, dwell=0.0)
     assert precise.update(0.0, 0, 8.0, 5.6, accuracy=0.2) == []
     assert precise.zone is None
+
+
+def test_a_steady_position_takes_its_zone_without_the_margin() -> None:
+    """Placed in the left room by a vague first fix, a tag whose position then stays 0.3 m
+    into the right room (less than the margin) moves there after SETTLED_AFTER seconds;
+    a position that keeps crossing back does not."""
+    steady = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    assert [e.zone for e in steady.update(0.0, 0, 4.0, 2.5, accuracy=2.0)] == ["left"]
+    for second in range(1, int(SETTLED_AFTER) + 1):  # in the right room since second 1
+        assert steady.update(float(second), 0, 5.3, 2.5, accuracy=2.0) == []
+    assert [e.kind for e in steady.update(SETTLED_AFTER + 1, 0, 5.3, 2.5, accuracy=2.0)] == [
+        "left",
+        "entered",
+    ]
+    jittery = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    jittery.update(0.0, 0, 4.0, 2.5, accuracy=2.0)
+    for second in range(1, 300):
+        x = 4.9 if second % 50 == 0 else 5.3
+        assert jittery.update(float(second), 0, x, 2.5, accuracy=2.0) == []
 
 
 def test_a_restored_zone_holds_against_a_first_fix_over_the_wall() -> None:
