@@ -71,7 +71,11 @@ TAG_SENSORS: tuple[TagSensorDescription, ...] = (
         translation_key="last_seen",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda _, view: view.last_seen,
+        # To the minute: a tag in view is seen every second, and a state per publish (every
+        # few seconds) was a third of the site's state writes, each a recorder row.
+        value_fn=lambda _, view: (
+            None if view.last_seen is None else view.last_seen.replace(second=0, microsecond=0)
+        ),
     ),
     TagSensorDescription(
         key="battery",

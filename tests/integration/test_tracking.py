@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 
 from custom_components.ble_rtls.const import EVENT_TAG_MISSING, EVENT_ZONE_CHANGED
@@ -78,6 +79,31 @@ async def test_stationary_tag_on_a_boundary_publishes_rarely(
     await walker.walk(TAG_MAC, (10.3, 5.0), (10.3, 5.0), 120)
     assert len(crossings) <= 1
     assert len(changes) <= 8  # first fix, a few settling moves, one heartbeat a minute
+
+
+async def test_last_seen_is_written_once_a_minute(
+    hass: HomeAssistant, walker: Walker, freezer: FrozenDateTimeFactory
+) -> None:
+    """A walking tag publishes every few seconds; its last-seen sensor changes by minutes."""
+    freezer.move_to("2026-11-21 10:00:30+00:00")
+    writes: list[str] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda event: (
+            writes.append(event.data["new_state"].state)
+            if event.data["entity_id"] == "sensor.forklift_last_seen"
+            else None
+        ),
+    )
+    for second in range(150):
+        x = 4.0 + 12.0 * (second % 30) / 30  # across and back: a publish every few seconds
+        await walker.step({TAG_MAC: (x, 5.0)})
+        freezer.tick(1)
+    assert writes == [
+        "2026-11-21T10:00:00+00:00",
+        "2026-11-21T10:01:00+00:00",
+        "2026-11-21T10:02:00+00:00",
+    ]
 
 
 async def test_ibeacon_tag_followed_across_rotating_addresses(
