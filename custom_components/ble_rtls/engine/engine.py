@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
 
 from .calibration import SelfCalibration
 from .filters import PaperKalman, trimmed_mean
@@ -30,7 +29,6 @@ from .stream import Estimate, Method, StreamLocator, TagStream
 from .tracker import MOTION_MODELS, PositionTracker
 from .zones import ZoneMap, ZoneTracker
 
-type Array = NDArray[np.float64]
 type RssiFilter = Literal["trimmed", "kalman"]
 
 FLOOR_SWITCH_DB = 3.0
