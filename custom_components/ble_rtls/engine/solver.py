@@ -28,8 +28,8 @@ MIN_SQUARED_RANGE = 0.25
 MAX_ITERATIONS = 12
 MAX_STEP = 2.0
 DAMPING = 1e-3  # Marquardt's, relative to the information's diagonal
-CONVERGED_M_2 = 0.01**2  # a move under 1 cm, or under 5 % of the fix's 1-sigma
-CONVERGED_SHARE_2 = 0.05**2  # radius, ends the iterations
+CONVERGED_M_2 = 0.01**2  # a move under 1 cm, or under 2 % of the fix's 1-sigma
+CONVERGED_SHARE_2 = 0.02**2  # radius, ends the iterations
 COVARIANCE_FLOOR = 1e-6
 
 
