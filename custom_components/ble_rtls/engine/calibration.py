@@ -94,37 +94,52 @@ class SelfCalibration:
         count = len(residuals)
         if count < 4:
             return
-        total = sum(weights)
-        mean = sum(w * r for w, r in zip(weights, residuals, strict=True)) / total
-        centred = [r - mean for r in residuals]
-        spread = sum(w * c * c for w, c in zip(weights, centred, strict=True)) / total
+        total = weighted = weighted_log = 0.0
+        for w, r, x in zip(weights, residuals, log_ranges, strict=True):
+            total += w
+            weighted += w * r
+            weighted_log += w * x
+        mean = weighted / total
+        log_mean = weighted_log / total
+        learning = self.enabled
+        biases = self.biases
+        bias_rate = self.bias_rate
+        spread = sxx = sxc = 0.0
+        for receiver, w, r, log_range in zip(
+            receivers, weights, residuals, log_ranges, strict=True
+        ):
+            c = r - mean
+            x = log_range - log_mean
+            spread += w * c * c
+            sxx += w * x * x
+            sxc += w * x * c
+            if learning:
+                biases[receiver] += bias_rate * w * c
         self.noise_db = _clamp(
             math.sqrt(
                 (1 - self.noise_rate) * self.noise_db**2
-                + self.noise_rate * spread * count / (count - 3)
+                + self.noise_rate * spread / total * count / (count - 3)
             ),
             MIN_NOISE_DB,
             MAX_NOISE_DB,
         )
-        if not self.enabled:
+        if not learning:
             return
         self.tag_ref[tag] = self._bounded_power(
             self.ref_rssi(tag, declared) + self.tag_rate * mean, declared
         )
-        biases = self.biases
-        for receiver, w, c in zip(receivers, weights, centred, strict=True):
-            biases[receiver] += self.bias_rate * w * c
-        gauge = sum(biases) / len(biases)
-        self.biases = [min(max(b - gauge, -MAX_BIAS_DB), MAX_BIAS_DB) for b in biases]
-        log_mean = sum(w * x for w, x in zip(weights, log_ranges, strict=True)) / total
-        xs = [x - log_mean for x in log_ranges]
-        sxx = sum(w * x * x for w, x in zip(weights, xs, strict=True))
+        # The weighted deviations sum to zero, so the biases keep averaging zero (the gauge)
+        # unless one leaves its bounds; only then are all shifted back and bounded.
+        if any(abs(biases[i]) > MAX_BIAS_DB for i in receivers):
+            gauge = sum(biases) / len(biases)
+            self.biases = [_clamp(b - gauge, -MAX_BIAS_DB, MAX_BIAS_DB) for b in biases]
         if sxx > 1.0:
-            slope = sum(w * x * c for w, x, c in zip(weights, xs, centred, strict=True)) / sxx
             rate = self.exponent_rate / (1.0 + self.exponent_updates / EXPONENT_SETTLE_FIXES)
             self.exponent_updates += 1
             self.exponent = _clamp(
-                self.exponent + max(rate, MIN_EXPONENT_RATE) * slope, MIN_EXPONENT, MAX_EXPONENT
+                self.exponent + max(rate, MIN_EXPONENT_RATE) * sxc / sxx,
+                MIN_EXPONENT,
+                MAX_EXPONENT,
             )
 
     def saved(
