@@ -396,17 +396,23 @@ class SiteCoordinator:
         zone_changed = estimate.zone != view.zone
         if zone_changed:
             self._change_zone(view, estimate.zone, estimate)
+        interval = float(self.settings[CONF_PUBLISH_INTERVAL])
+        due = now - view.published_at >= interval
+        heartbeat = now - view.published_at >= max(interval, 60.0)
         published = view.estimate
         moved = published is None or published.floor != estimate.floor
         if published is not None and not moved:
-            news = max(PUBLISH_MIN_MOVE, PUBLISH_MOVE_SHARE * published.accuracy)
+            # Beyond the error circle is news within the interval; a smaller move waits for
+            # the minute's heartbeat, so a tag that settled is shown where it settled.
+            news = (
+                PUBLISH_MIN_MOVE
+                if heartbeat
+                else max(PUBLISH_MIN_MOVE, PUBLISH_MOVE_SHARE * published.accuracy)
+            )
             moved = (
                 math.hypot(published.x - estimate.x, published.y - estimate.y) >= news
                 or abs(published.accuracy - estimate.accuracy) >= news
             )
-        interval = float(self.settings[CONF_PUBLISH_INTERVAL])
-        due = now - view.published_at >= interval
-        heartbeat = now - view.published_at >= max(interval, 60.0)
         if not (zone_changed or view.missing or (due and moved) or heartbeat):
             return
         view.missing = False
