@@ -48,6 +48,7 @@ from .const import (
     EVENT_TAG_MISSING,
     EVENT_ZONE_CHANGED,
     EXPORT_BUFFER,
+    HEALTH_PERIOD,
     INGEST_BATCH,
     ISSUE_RECEIVER_SILENT,
     LOCATE_BATCH,
@@ -206,7 +207,7 @@ class SiteCoordinator:
         self._addresses = dict(self.resolver.addresses)
         self._last_adverts: dict[tuple[str, str], AdvertisementData] = {}
         self._started = time.monotonic()
-        self._rate_started = self._started
+        self._rate_started = self._health_checked = self._started
         self._calibration_store = calibration_store(hass, entry_id)
         self.calibration_resumed: bool | None = None
         self._calibration_due = self._started + CALIBRATION_SAVE_PERIOD
@@ -327,7 +328,7 @@ class SiteCoordinator:
                 if self._stopped:
                     return
         self._check_missing(now)
-        if now - self._rate_started >= RATE_PERIOD:
+        if now - self._health_checked >= HEALTH_PERIOD:
             self._check_receivers(now)
         if now >= self._calibration_due:
             self._calibration_due = now + CALIBRATION_SAVE_PERIOD
@@ -482,12 +483,17 @@ class SiteCoordinator:
                 )
 
     def _check_receivers(self, now: float) -> None:
+        self._health_checked = now
         elapsed = now - self._rate_started
-        self._rate_started = now
+        new_rates = elapsed >= RATE_PERIOD
+        if new_rates:
+            self._rate_started = now
         silent_after = float(self.settings[CONF_RECEIVER_SILENT_AFTER])
         for view in self.receivers.values():
-            rate = round(view.count / elapsed, 2)
-            view.count = 0
+            rate = view.rate
+            if new_rates:
+                rate = round(view.count / elapsed, 2)
+                view.count = 0
             scanner = bluetooth.async_scanner_by_source(self.hass, view.id)
             if scanner is not None:
                 online: bool | None = scanner.time_since_last_detection() < silent_after
