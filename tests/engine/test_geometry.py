@@ -104,50 +104,6 @@ def test_exact_rssi_recovers_exact_position(
     assert math.hypot(best.x - x, best.y - y) < 1e-2
 
 
-def _huber_cost(
-    receivers: list[tuple[float, float, float]],
-    rssi: list[float],
-    sigma: list[float],
-    ref: list[float],
-    exponent: float,
-    height: float,
-    x: float,
-    y: float,
-) -> float:
-    """The solver's robust cost, written out independently of it."""
-    cost = 0.0
-    for (rx, ry, rz), value, sd, power in zip(receivers, rssi, sigma, ref, strict=True):
-        squared = max((x - rx) ** 2 + (y - ry) ** 2 + (rz - height) ** 2, 0.25)
-        z = abs(value - (power - 5.0 * exponent * math.log10(squared))) / sd
-        cost += z * z if z <= 1.5 else 3.0 * z - 2.25
-    return cost
-
-
-def test_noisy_fit_settles_at_its_minimum() -> None:
-    """Readings of the simulated house on which the fit used to swing past its minimum and
-    back for all its iterations, stopping 15 cm (7 % of its radius) from it."""
-    receivers = [
-        (0.5, 0.5, 2.2),
-        (7.5, 0.3, 1.5),
-        (14.5, 0.5, 2.0),
-        (7.5, 9.7, 2.3),
-        (10.0, 5.0, 0.9),
-        (14.7, 9.5, 1.2),
-    ]
-    rssi = [-87.7, -83.3, -70.3, -88.3, -74.7, -89.5]
-    sigma = [4.91, 5.23, 5.11, 4.84, 4.91, 5.02]
-    ref = [-59.7, -59.7, -60.8, -58.9, -59.3, -61.6]
-    model = (receivers, rssi, sigma, ref, 2.97, 1.0)
-    fix = solve_rssi(*model, (11.36, 2.38), ((-1.0, -1.0), (16.0, 11.0)))
-    grid = np.linspace(-0.3, 0.3, 61)
-    _, x, y = min(
-        (_huber_cost(*model, fix.x + dx, fix.y + dy), fix.x + dx, fix.y + dy)
-        for dx in grid
-        for dy in grid
-    )
-    assert math.hypot(fix.x - x, fix.y - y) < 0.02 * fix.radius
-
-
 @settings(max_examples=100, deadline=None)
 @given(st.floats(min_value=-80, max_value=-40), st.floats(min_value=1.5, max_value=4.5))
 def test_path_loss_fit_recovers_parameters(ref: float, exponent: float) -> None:

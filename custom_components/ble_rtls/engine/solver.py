@@ -31,12 +31,6 @@ DAMPING = 1e-3  # Marquardt's, relative to the information's diagonal
 CONVERGED_M_2 = 0.01**2  # a move under 1 cm, or under 2 % of the fix's 1-sigma
 CONVERGED_SHARE_2 = 0.02**2  # radius, ends the iterations
 COVARIANCE_FLOOR = 1e-6
-# Damping follows how well the local model predicted a step's drop in cost (its gain):
-# it shrinks after a good step and grows, at once to a halved step, after a poor one.
-# Before, it grew only when the cost rose; fits then swung to and fro past the optimum for
-# all 12 iterations (one solve in ten on the simulated house): 4.1 passes a solve, not 5.1.
-GOOD_GAIN, POOR_GAIN = 0.75, 0.25
-POOR_DAMPING = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +102,11 @@ def solve_rssi(
             px, py = nx, ny
             break
         trial = _evaluate(terms, exponent, slope, nx, ny)
-        dx, dy = nx - px, ny - py
-        predicted = dx * (2.0 * g0 - i00 * dx - i01 * dy) + dy * (2.0 * g1 - i01 * dx - i11 * dy)
-        gain = (cost - trial[0]) / predicted if predicted > 0.0 else 0.0
-        if trial[0] <= cost:  # Levenberg-Marquardt: a step that does not lower the cost is
-            px, py, at = nx, ny, trial  # retried shorter
-        if gain > GOOD_GAIN:
-            damping = max(damping * 0.25, DAMPING)
-        elif gain < POOR_GAIN:
-            damping = max(damping * 4.0, POOR_DAMPING)
+        if trial[0] <= cost:  # Levenberg-Marquardt: a step that does not lower the cost
+            px, py, at = nx, ny, trial  # is retried shorter, so the fit cannot oscillate
+            damping = max(damping * 0.1, DAMPING)
+        else:
+            damping *= 10.0
     cost, i00, i01, i11, _, _, residuals, robust, log_ranges = at
     det = i00 * i11 - i01 * i01
     covariance = np.array([[i11 / det, -i01 / det], [-i01 / det, i00 / det]])
