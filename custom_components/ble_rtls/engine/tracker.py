@@ -43,10 +43,10 @@ MOTION_MODELS: dict[MotionClass, MotionModel] = {
 
 
 class PositionTracker:
-    """State (x, y, vx, vy) and its covariance.
+    """State (x, y, vx, vy) and its symmetric covariance, kept as its 10 distinct entries.
 
-    Scalar arithmetic on the 4x4 covariance, written out for the constant-velocity
-    structure: numpy's per-call overhead on 4x4 matrices cost 5x more (72 us a fix).
+    Scalar arithmetic written out for the constant-velocity structure: numpy's per-call
+    overhead on 4x4 matrices cost 5x more (72 us a fix), and list-of-lists rows another 2x.
     """
 
     __slots__ = ("_p", "_s", "motion", "time")
@@ -54,7 +54,8 @@ class PositionTracker:
     def __init__(self, motion: MotionModel) -> None:
         self.motion = motion
         self._s = [0.0, 0.0, 0.0, 0.0]
-        self._p = [[float(i == j) for j in range(4)] for i in range(4)]
+        # p00, p01, p02, p03, p11, p12, p13, p22, p23, p33
+        self._p = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0)
         self.time: float | None = None
 
     @property
@@ -65,7 +66,15 @@ class PositionTracker:
     @property
     def covariance(self) -> Array:
         """A copy of the 4x4 covariance."""
-        return np.array(self._p)
+        p00, p01, p02, p03, p11, p12, p13, p22, p23, p33 = self._p
+        return np.array(
+            [
+                [p00, p01, p02, p03],
+                [p01, p11, p12, p13],
+                [p02, p12, p22, p23],
+                [p03, p13, p23, p33],
+            ]
+        )
 
     def predict(self, time: float) -> None:
         """Advance the state to `time`."""
@@ -75,27 +84,25 @@ class PositionTracker:
         self.time = time
         if dt == 0.0:
             return
-        s, p = self._s, self._p
+        s = self._s
         s[0] += dt * s[2]
         s[1] += dt * s[3]
-        g = [
-            [p[0][j] + dt * p[2][j] for j in range(4)],
-            [p[1][j] + dt * p[3][j] for j in range(4)],
-            p[2][:],
-            p[3][:],
-        ]
+        p00, p01, p02, p03, p11, p12, p13, p22, p23, p33 = self._p
         psd = self.motion.acceleration_psd
         q11, q12, q22 = psd * dt**3 / 3.0, psd * dt**2 / 2.0, psd * dt
-        self._p = [[row[0] + dt * row[2], row[1] + dt * row[3], row[2], row[3]] for row in g]
-        p = self._p
-        p[0][0] += q11
-        p[1][1] += q11
-        p[2][2] += q22
-        p[3][3] += q22
-        p[0][2] += q12
-        p[2][0] += q12
-        p[1][3] += q12
-        p[3][1] += q12
+        dt2 = dt * dt
+        self._p = (
+            p00 + 2.0 * dt * p02 + dt2 * p22 + q11,
+            p01 + dt * (p03 + p12) + dt2 * p23,
+            p02 + dt * p22 + q12,
+            p03 + dt * p23,
+            p11 + 2.0 * dt * p13 + dt2 * p33 + q11,
+            p12 + dt * p23,
+            p13 + dt * p33 + q12,
+            p22 + q22,
+            p23,
+            p33 + q22,
+        )
 
     def update(self, time: float, position: tuple[float, float], measurement_cov: Array) -> None:
         """Fold in one fix with its 2x2 covariance."""
@@ -104,33 +111,43 @@ class PositionTracker:
             self.time = time
             self._s = [float(position[0]), float(position[1]), 0.0, 0.0]
             spread = self.motion.max_speed**2 / 4
-            self._p = [
-                [r00, r01, 0.0, 0.0],
-                [r10, r11, 0.0, 0.0],
-                [0.0, 0.0, spread, 0.0],
-                [0.0, 0.0, 0.0, spread],
-            ]
+            self._p = (r00, r01, 0.0, 0.0, r11, 0.0, 0.0, spread, 0.0, spread)
             return
         self.predict(time)
-        s, p = self._s, self._p
+        s = self._s
+        p00, p01, p02, p03, p11, p12, p13, p22, p23, p33 = self._p
         y0, y1 = position[0] - s[0], position[1] - s[1]
-        s00, s01, s10, s11 = p[0][0] + r00, p[0][1] + r01, p[1][0] + r10, p[1][1] + r11
+        s00, s01, s10, s11 = p00 + r00, p01 + r01, p01 + r10, p11 + r11
         det = s00 * s11 - s01 * s10
         distance2 = (y0 * (s11 * y0 - s01 * y1) + y1 * (s00 * y1 - s10 * y0)) / det
         if distance2 > GATE_CHI2:
             scale = distance2 / GATE_CHI2
-            s00, s01 = p[0][0] + r00 * scale, p[0][1] + r01 * scale
-            s10, s11 = p[1][0] + r10 * scale, p[1][1] + r11 * scale
+            s00, s01 = p00 + r00 * scale, p01 + r01 * scale
+            s10, s11 = p01 + r10 * scale, p11 + r11 * scale
             det = s00 * s11 - s01 * s10
         i00, i01, i10, i11 = s11 / det, -s01 / det, -s10 / det, s00 / det
-        gain = [(row[0] * i00 + row[1] * i10, row[0] * i01 + row[1] * i11) for row in p]
-        for i, (k0, k1) in enumerate(gain):
-            s[i] += k0 * y0 + k1 * y1
-        top0, top1 = p[0][:], p[1][:]
-        self._p = [
-            [p[i][j] - k0 * top0[j] - k1 * top1[j] for j in range(4)]
-            for i, (k0, k1) in enumerate(gain)
-        ]
+        # Gain rows (k_i0, k_i1) = (P_i0, P_i1) S^-1
+        k00, k01 = p00 * i00 + p01 * i10, p00 * i01 + p01 * i11
+        k10, k11 = p01 * i00 + p11 * i10, p01 * i01 + p11 * i11
+        k20, k21 = p02 * i00 + p12 * i10, p02 * i01 + p12 * i11
+        k30, k31 = p03 * i00 + p13 * i10, p03 * i01 + p13 * i11
+        s[0] += k00 * y0 + k01 * y1
+        s[1] += k10 * y0 + k11 * y1
+        s[2] += k20 * y0 + k21 * y1
+        s[3] += k30 * y0 + k31 * y1
+        # P - K (P_0j, P_1j)
+        self._p = (
+            p00 - k00 * p00 - k01 * p01,
+            p01 - k00 * p01 - k01 * p11,
+            p02 - k00 * p02 - k01 * p12,
+            p03 - k00 * p03 - k01 * p13,
+            p11 - k10 * p01 - k11 * p11,
+            p12 - k10 * p02 - k11 * p12,
+            p13 - k10 * p03 - k11 * p13,
+            p22 - k20 * p02 - k21 * p12,
+            p23 - k20 * p03 - k21 * p13,
+            p33 - k30 * p03 - k31 * p13,
+        )
         speed = math.hypot(s[2], s[3])
         if speed > self.motion.max_speed:
             s[2] *= self.motion.max_speed / speed
@@ -156,7 +173,7 @@ class PositionTracker:
     @property
     def radius(self) -> float:
         """1-sigma horizontal radius of the position."""
-        return math.sqrt(max(self._p[0][0] + self._p[1][1], 0.0))
+        return math.sqrt(max(self._p[0] + self._p[4], 0.0))
 
 
 def transition_matrix(dt: float) -> Array:
