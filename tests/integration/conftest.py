@@ -237,3 +237,22 @@ def events(hass: HomeAssistant) -> Callable[[str], list[dict[str, Any]]]:
         return seen[event_type]
 
     return collect
+
+
+@pytest.fixture
+def written(hass: HomeAssistant) -> Callable[[str], list[str]]:
+    """Collect the states written to an entity (a state change each, a recorder row each)."""
+
+    def collect(entity_id: str) -> list[str]:
+        states: list[str] = []
+        hass.bus.async_listen(
+            "state_changed",
+            lambda event: (
+                states.append(event.data["new_state"].state)
+                if event.data["entity_id"] == entity_id
+                else None
+            ),
+        )
+        return states
+
+    return collect

@@ -30,7 +30,7 @@ from simulator.load import Load, LoadSite
 from simulator.proxies import SimulatedProxy, register_proxies
 
 from .conftest import BEACON, TAG_MAC, Walker, two_room_site
-from .test_tracking import Events
+from .test_tracking import Events, Written
 
 SILENT_ISSUE = "receiver_silent_{entry}_AA:00:00:00:00:02"
 
@@ -41,19 +41,15 @@ def settings() -> dict[str, Any]:
 
 
 async def test_silent_receiver_raises_and_clears_a_repair(
-    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry, proxies: dict[str, SimulatedProxy]
+    hass: HomeAssistant,
+    walker: Walker,
+    entry: MockConfigEntry,
+    proxies: dict[str, SimulatedProxy],
+    written: Written,
 ) -> None:
     issues = ir.async_get(hass)
     issue_id = SILENT_ISSUE.format(entry=entry.entry_id)
-    rates: list[str] = []
-    hass.bus.async_listen(
-        "state_changed",
-        lambda event: (
-            rates.append(event.data["new_state"].state)
-            if event.data["entity_id"] == "sensor.proxy_2_tag_adverts_per_second"
-            else None
-        ),
-    )
+    rates = written("sensor.proxy_2_tag_adverts_per_second")
     for _ in range(12):
         await walker.step({TAG_MAC: (5.0, 5.0)})
     online = hass.states.get("binary_sensor.proxy_2_online")

@@ -17,6 +17,7 @@ from simulator.proxies import SimulatedProxy
 from .conftest import BEACON, IRK, TAG_MAC, Walker
 
 type Events = Callable[[str], list[dict[str, Any]]]
+type Written = Callable[[str], list[str]]
 
 
 def _position(hass: HomeAssistant, entity_id: str) -> tuple[float, float]:
@@ -63,19 +64,11 @@ async def test_tag_follows_path_and_fires_one_event_per_crossing(
 
 
 async def test_stationary_tag_on_a_boundary_publishes_rarely(
-    hass: HomeAssistant, walker: Walker, events: Events
+    hass: HomeAssistant, walker: Walker, events: Events, written: Written
 ) -> None:
     """Standing still costs few recorder writes and never flaps between rooms."""
     crossings = events(EVENT_ZONE_CHANGED)
-    changes: list[str] = []
-    hass.bus.async_listen(
-        "state_changed",
-        lambda event: (
-            changes.append(event.data["entity_id"])
-            if event.data["entity_id"] == "device_tracker.forklift"
-            else None
-        ),
-    )
+    changes = written("device_tracker.forklift")
     await walker.walk(TAG_MAC, (10.3, 5.0), (10.3, 5.0), 120)
     assert len(crossings) <= 1
     # The first fix and a move or two: moves inside twice the accuracy radius are not news
@@ -84,19 +77,11 @@ async def test_stationary_tag_on_a_boundary_publishes_rarely(
 
 
 async def test_last_seen_is_written_once_a_minute(
-    hass: HomeAssistant, walker: Walker, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant, walker: Walker, freezer: FrozenDateTimeFactory, written: Written
 ) -> None:
     """A walking tag publishes every few seconds; its last-seen sensor changes by minutes."""
     freezer.move_to("2026-11-21 10:00:30+00:00")
-    writes: list[str] = []
-    hass.bus.async_listen(
-        "state_changed",
-        lambda event: (
-            writes.append(event.data["new_state"].state)
-            if event.data["entity_id"] == "sensor.forklift_last_seen"
-            else None
-        ),
-    )
+    writes = written("sensor.forklift_last_seen")
     for second in range(150):
         x = 4.0 + 12.0 * (second % 30) / 30  # across and back: a publish every few seconds
         await walker.step({TAG_MAC: (x, 5.0)})
