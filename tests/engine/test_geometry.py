@@ -15,7 +15,12 @@ from custom_components.ble_rtls.engine.pathloss import (
     fit_path_loss,
     paper_exponent,
 )
-from custom_components.ble_rtls.engine.solver import solve_ranges, solve_rssi, trilaterate_paper
+from custom_components.ble_rtls.engine.solver import (
+    Prior,
+    solve_ranges,
+    solve_rssi,
+    trilaterate_paper,
+)
 
 coordinate = st.floats(min_value=-20, max_value=20, allow_nan=False)
 point = st.tuples(coordinate, coordinate)
@@ -102,6 +107,32 @@ def test_exact_rssi_recovers_exact_position(
     ]
     best = min(fixes, key=lambda f: f.cost)
     assert math.hypot(best.x - x, best.y - y) < 1e-2
+
+
+def test_prior_pulls_the_fit_toward_its_centre() -> None:
+    """No information: the exact fit; overwhelming information: the centre; in between,
+    between them. The covariance counts only the stated share of the prior's information."""
+    receivers = [(0.0, 0.0, 2.5), (10.0, 0.0, 2.0), (10.0, 8.0, 2.2), (0.0, 8.0, 1.5)]
+    x, y, height = 3.0, 4.0, 1.0
+    rssi = [
+        expected_rssi(math.sqrt((rx - x) ** 2 + (ry - y) ** 2 + (rz - height) ** 2), -59.0, 2.5)
+        for rx, ry, rz in receivers
+    ]
+    bounds = ((-1.0, -1.0), (11.0, 9.0))
+
+    def fit(prior: Prior | None) -> tuple[float, float, float]:
+        fix = solve_rssi(
+            receivers, rssi, [3.0] * 4, [-59.0] * 4, 2.5, height, (5.0, 4.0), bounds, prior
+        )
+        return fix.x, fix.y, fix.radius
+
+    exact = fit(None)
+    assert fit(Prior(7.0, 4.0, 0.0, 1.0)) == pytest.approx(exact)
+    assert fit(Prior(7.0, 4.0, 1e6, 1.0))[:2] == pytest.approx((7.0, 4.0), abs=1e-3)
+    pulled_x, pulled_y, counted = fit(Prior(7.0, 4.0, 0.04, 1.0))
+    assert x + 0.1 < pulled_x < 7.0 and abs(pulled_y - y) < 0.5
+    *_, uncounted = fit(Prior(7.0, 4.0, 0.04, 0.0))
+    assert counted < uncounted
 
 
 @settings(max_examples=100, deadline=None)

@@ -186,6 +186,27 @@ def test_tags_standing_still_keep_their_zone_while_others_walk() -> None:
     assert result.median < 1.1
 
 
+def test_standing_pallets_keep_their_zone_with_the_centroid_prior(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pallets whose fixes sat metres off, next to a wall, wandered with the receivers that
+    heard them; pulled toward the centroid of their strongest receivers they stay put."""
+    dataset = bench.simulated_dataset("warehouse", 300, seed=3)
+
+    def run() -> bench.Score:
+        estimates = list(replay(Engine(dataset.site), dataset.adverts))
+        return bench.score(dataset, "engine", estimates, 1.0)
+
+    pulled = run()
+    monkeypatch.setattr(engine_module, "CENTROID_SIGMA_M", math.inf)  # no prior
+    free = run()
+    assert pulled.stationary_zone_changes_per_hour is not None
+    assert free.stationary_zone_changes_per_hour is not None
+    # 1.5 against 12 zone changes per hour, median 3.47 against 3.70 m
+    assert pulled.stationary_zone_changes_per_hour < 5.0 < free.stationary_zone_changes_per_hour
+    assert pulled.median < free.median
+
+
 CORNERS = {"sw": (0.0, 0.0), "se": (30.0, 0.0), "ne": (30.0, 10.0), "nw": (0.0, 10.0)}
 CORNER_SITE = {
     "receivers": [{"id": r, "x": x, "y": y, "z": 1.5} for r, (x, y) in CORNERS.items()],
@@ -259,9 +280,10 @@ def test_a_restart_from_the_saved_calibration_is_as_accurate_at_once() -> None:
     assert resumed.restore_calibration(json.loads(json.dumps(learnt.saved_calibration())))
     fresh = bench.score(dataset, "fresh", list(replay(Engine(dataset.site), after)), 1.0)
     warm = bench.score(dataset, "resumed", list(replay(resumed, after)), 1.0)
-    assert warm.zone_accuracy > fresh.zone_accuracy + 0.02
+    # The centroid prior steadies a fresh engine too (no zone change of a standing tag,
+    # 93.5 % of zones): resuming still gives 95 % and an honest reported accuracy at once.
+    assert warm.zone_accuracy > fresh.zone_accuracy + 0.01
     assert warm.stationary_zone_changes_per_hour == 0.0
-    assert fresh.stationary_zone_changes_per_hour
     assert warm.median <= fresh.median * 1.05
     assert 0.7 < warm.accuracy_ratio < 1.3 < fresh.accuracy_ratio
 
