@@ -38,7 +38,7 @@ TICK_INTERVAL: Final = timedelta(seconds=1)
 # least this far (metres) and this share of the published accuracy; by PUBLISH_MIN_MOVE
 # alone once a minute. A standing tag's estimate wanders inside its error circle, and every
 # write is a recorder row: at half the radius standing tags were written every 5-7 s (HA
-# load benchmark's house: 738 entity writes in 120 s, 448 now). A walking tag leaves
+# load benchmark's house: 738 entity writes in 120 s, 448 at twice it). A walking tag leaves
 # twice its radius within one interval.
 PUBLISH_MIN_MOVE: Final = 1.0
 PUBLISH_MOVE_SHARE: Final = 2.0
