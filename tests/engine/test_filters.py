@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 from custom_components.ble_rtls.engine.calibration import SelfCalibration
 from custom_components.ble_rtls.engine.filters import PaperKalman, RssiWindow, trimmed_mean
 from custom_components.ble_rtls.engine.tracker import (
+    MOTION_MODELS,
     MotionModel,
     PositionTracker,
+    StillOrMovingTracker,
+    new_tracker,
     process_noise,
     transition_matrix,
 )
@@ -89,6 +92,32 @@ def test_tracker_speed_gate_limits_jumps() -> None:
     tracker.update(4.0, (30.0, 0.0), np.eye(2) * 0.5)
     assert tracker.position[0] < 5.0
     assert float(np.hypot(tracker.state[2], tracker.state[3])) <= 1.5 + 1e-9
+
+
+def test_a_person_standing_stays_put_and_walking_is_followed() -> None:
+    """Fixes scattered 1 m about a standing person: the still hypothesis wins and the track
+    wanders far less than the person model's alone; walking off, the moving one takes over."""
+    rng = np.random.default_rng(2)
+    mixed = new_tracker("person")
+    alone = PositionTracker(MOTION_MODELS["person"])
+    assert isinstance(mixed, StillOrMovingTracker)
+    assert isinstance(new_tracker("asset"), PositionTracker)  # an asset is still already
+    fix_covariance = np.eye(2) * 0.5
+    wander: dict[str, list[float]] = {"mixed": [], "alone": []}
+    for t in range(120):
+        fix = (5.0 + float(rng.normal(0.0, 0.7)), 5.0 + float(rng.normal(0.0, 0.7)))
+        for name, tracker in (("mixed", mixed), ("alone", alone)):
+            tracker.update(float(t), fix, fix_covariance)
+            if t >= 20:
+                wander[name].append(float(np.hypot(*np.subtract(tracker.position, (5.0, 5.0)))))
+    assert mixed.moving_share < 0.2
+    assert np.mean(wander["mixed"]) < 0.5 * np.mean(wander["alone"])
+    for t in range(120, 136):  # 16 m east at 1 m/s
+        fix = (5.0 + (t - 119) + float(rng.normal(0.0, 0.7)), 5.0 + float(rng.normal(0.0, 0.7)))
+        mixed.update(float(t), fix, fix_covariance)
+    assert mixed.moving_share > 0.8
+    assert abs(mixed.position[0] - 21.0) < 2.0
+    assert 0.5 < mixed.speed < 2.0
 
 
 def test_the_exponent_step_shrinks_as_fixes_accumulate() -> None:

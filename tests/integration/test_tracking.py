@@ -66,11 +66,20 @@ async def test_tag_follows_path_and_fires_one_event_per_crossing(
 async def test_stationary_tag_on_a_boundary_publishes_rarely(
     hass: HomeAssistant, walker: Walker, events: Events, written: Written
 ) -> None:
-    """Standing still costs few recorder writes and never flaps between rooms."""
+    """Standing still costs few recorder writes and never flaps between rooms.
+
+    0.3 m inside the right room, the tag may first be placed on the left; once its position
+    has settled it is moved to the right room, once, and stays.
+    """
     crossings = events(EVENT_ZONE_CHANGED)
     changes = written("device_tracker.forklift")
-    await walker.walk(TAG_MAC, (10.3, 5.0), (10.3, 5.0), 120)
-    assert len(crossings) <= 1
+    await walker.walk(TAG_MAC, (10.3, 5.0), (10.3, 5.0), 60)
+    placed = len(crossings)
+    await walker.walk(TAG_MAC, (10.3, 5.0), (10.3, 5.0), 60)
+    assert [c["to_zone"] for c in crossings[placed:]] in ([], ["right"])
+    assert len(crossings) <= 2
+    tracker = hass.states.get("device_tracker.forklift")
+    assert tracker is not None and tracker.state == "Right room"
     # The first fix and a move or two: moves inside twice the accuracy radius are not news
     # (it was 8 when half the radius was).
     assert len(changes) <= 3

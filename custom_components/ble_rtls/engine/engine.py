@@ -8,7 +8,7 @@ per tag per `emit_interval`.
 
 Pipeline per tag: RSSI per receiver (trimmed window or the paper's Kalman) -> floor choice
 -> robust RSSI-domain multilateration with self-calibrated path loss (or a proximity
-fallback with 1-2 receivers) -> constant-velocity tracking -> zone with hysteresis.
+fallback with 1-2 receivers) -> still-or-moving tracking -> zone with hysteresis.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .pathloss import distance
 from .site import Site, Tag
 from .solver import Fix, Prior, solve_rssi
 from .stream import Estimate, Method, StreamLocator, TagStream
-from .tracker import MOTION_MODELS, PositionTracker
+from .tracker import Tracker, new_tracker
 from .zones import ZoneMap, ZoneTracker
 
 type RssiFilter = Literal["trimmed", "kalman"]
@@ -85,7 +85,7 @@ class _Reading:
 @dataclass(slots=True, kw_only=True)
 class _TagState(TagStream):
     tag: Tag
-    tracker: PositionTracker
+    tracker: Tracker
     zone: ZoneTracker
     kalmans: dict[int, PaperKalman] = field(default_factory=dict)
     floor: int | None = None
@@ -131,7 +131,7 @@ class Engine(StreamLocator[_TagState]):
         zone = ZoneTracker(tag_id, self._zones, self.config.zone_margin, self.config.zone_dwell)
         if tag_id in self._restored_zones:
             zone.restore(self._restored_zones.pop(tag_id))
-        return _TagState(tag=tag, tracker=PositionTracker(MOTION_MODELS[tag.motion]), zone=zone)
+        return _TagState(tag=tag, tracker=new_tracker(tag.motion), zone=zone)
 
     def restore_zone(self, tag_id: str, zone: str | None) -> None:
         """The zone a tag was last known in before a restart: its zone changes from there."""
@@ -196,7 +196,7 @@ class Engine(StreamLocator[_TagState]):
             return None
         floor = self._choose_floor(state, readings)
         if floor != state.floor and state.floor is not None:
-            state.tracker = PositionTracker(state.tracker.motion)
+            state.tracker = new_tracker(state.tag.motion)
             state.solves = 0
         state.floor = floor
         floors = self._floors
