@@ -98,9 +98,10 @@ def solve_rssi(
     py = min(max(start[1], lo_y), hi_y)
     slope = -10.0 * exponent / LN10
     at = _evaluate(terms, exponent, slope, px, py, prior)
+    at_x, at_y = px, py
     damping = DAMPING
     for _ in range(MAX_ITERATIONS):
-        cost, i00, i01, i11, g0, g1 = at[:6]
+        cost, i00, i01, i11, g0, g1 = at
         h00, h11 = i00 * (1.0 + damping), i11 * (1.0 + damping)
         det = h00 * h11 - i01 * i01
         step_x = (h11 * g0 - i01 * g1) / det
@@ -123,10 +124,12 @@ def solve_rssi(
         trial = _evaluate(terms, exponent, slope, nx, ny, prior)
         if trial[0] <= cost:  # Levenberg-Marquardt: a step that does not lower the cost
             px, py, at = nx, ny, trial  # is retried shorter, so the fit cannot oscillate
+            at_x, at_y = nx, ny
             damping = max(damping * 0.1, DAMPING)
         else:
             damping *= 10.0
-    cost, i00, i01, i11, _, _, residuals, robust, log_ranges = at
+    cost, i00, i01, i11, _, _ = at
+    residuals, robust, log_ranges = _per_reading(terms, exponent, at_x, at_y)
     if prior is not None:
         uncounted = prior.information * (1.0 - prior.counted)
         i00 -= uncounted
@@ -136,11 +139,6 @@ def solve_rssi(
     return Fix(px, py, covariance, cost, residuals, robust, log_ranges)
 
 
-type _Evaluation = tuple[
-    float, float, float, float, float, float, list[float], list[float], list[float]
-]
-
-
 def _evaluate(
     terms: list[tuple[float, float, float, float, float, float]],
     exponent: float,
@@ -148,23 +146,20 @@ def _evaluate(
     px: float,
     py: float,
     prior: Prior | None,
-) -> _Evaluation:
+) -> tuple[float, float, float, float, float, float]:
     """The fit at (px, py): one pass over the readings, and the prior's term.
 
-    Returns the Huber cost, the information (i00, i01, i11), the gradient (g0, g1), and per
-    reading the residual, the Huber weight and -10 log10(range).
+    Returns the Huber cost, the information (i00, i01, i11) and the gradient (g0, g1).
     """
     i00 = i11 = COVARIANCE_FLOOR
     i01 = g0 = g1 = cost = 0.0
-    residuals, robust, log_ranges = [], [], []
     log10 = math.log10
     for x, y, dz, excess, inverse, information in terms:
         dx = px - x
         dy = py - y
         d2 = dx * dx + dy * dy + dz
         d2 = d2 if d2 > MIN_SQUARED_RANGE else MIN_SQUARED_RANGE  # max() costs a call
-        log_range = -5.0 * log10(d2)
-        residual = excess - exponent * log_range
+        residual = excess - exponent * (-5.0 * log10(d2))
         z = (residual if residual >= 0.0 else -residual) * inverse
         if z <= HUBER_K:
             huber = 1.0
@@ -180,9 +175,6 @@ def _evaluate(
         i11 += wjy * k * dy
         g0 += wjx * residual
         g1 += wjy * residual
-        residuals.append(residual)
-        robust.append(huber)
-        log_ranges.append(log_range)
     if prior is not None:
         cx, cy, information, _ = prior
         cost += information * ((px - cx) ** 2 + (py - cy) ** 2)
@@ -190,7 +182,32 @@ def _evaluate(
         g1 += information * (cy - py)
         i00 += information
         i11 += information
-    return cost, i00, i01, i11, g0, g1, residuals, robust, log_ranges
+    return cost, i00, i01, i11, g0, g1
+
+
+def _per_reading(
+    terms: list[tuple[float, float, float, float, float, float]],
+    exponent: float,
+    px: float,
+    py: float,
+) -> tuple[list[float], list[float], list[float]]:
+    """Per reading at (px, py): the residual, the Huber weight and -10 log10(range).
+
+    Only for the fit's final point (the self-calibration learns from them), so the
+    iterations build no lists.
+    """
+    residuals, robust, log_ranges = [], [], []
+    for x, y, dz, excess, inverse, _ in terms:
+        dx = px - x
+        dy = py - y
+        d2 = dx * dx + dy * dy + dz
+        log_range = -5.0 * math.log10(d2 if d2 > MIN_SQUARED_RANGE else MIN_SQUARED_RANGE)
+        residual = excess - exponent * log_range
+        z = abs(residual) * inverse
+        residuals.append(residual)
+        robust.append(1.0 if z <= HUBER_K else HUBER_K / z)
+        log_ranges.append(log_range)
+    return residuals, robust, log_ranges
 
 
 def _floats(values: Array) -> list[float]:
