@@ -59,6 +59,15 @@ def test_a_moving_tag_needs_half_the_accuracy_margin() -> None:
     assert [(e.zone, e.kind) for e in events] == [("left", "left"), ("right", "entered")]
 
 
+def test_a_slow_walker_is_crossing_too() -> None:
+    """A tag seen moving at 0.4 m/s (an unhurried or just-starting walk) is crossing; people
+    standing are held by the steady position of their still filter, not by this margin."""
+    tracker = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    tracker.update(0.0, 0, 2.5, 2.5, accuracy=2.0)
+    events = tracker.update(1.0, 0, 6.2, 2.5, accuracy=2.0, speed=0.4)
+    assert [e.kind for e in events] == ["left", "entered"]
+
+
 def test_just_outside_every_zone_is_the_nearest_zone() -> None:
     """A vague fix 0.6 m past the outer wall is as likely inside: it places the tag in the
     room and does not take it out; "no zone" needs a fix clear of every zone."""
