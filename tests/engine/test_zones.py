@@ -68,6 +68,22 @@ def test_a_slow_walker_is_crossing_too() -> None:
     assert [e.kind for e in events] == ["left", "entered"]
 
 
+def test_a_tag_that_travelled_into_a_room_takes_it_at_the_margin() -> None:
+    """0.6 m into the next room with a 2 m radius is too shallow for a fix (1 m wanted while
+    moving), but not for a tag that walked 4.6 m from where it took its zone; a tag that
+    walked 1.6 m, or stands there, keeps its zone."""
+    far, near, standing = (ZoneTracker("t", ZoneMap((LEFT, RIGHT)), 0.5, 0.0) for _ in "abc")
+    far.update(0.0, 0, 1.0, 2.5, accuracy=2.0)
+    near.update(0.0, 0, 4.0, 2.5, accuracy=2.0)
+    standing.update(0.0, 0, 1.0, 2.5, accuracy=2.0)
+    assert [e.kind for e in far.update(5.0, 0, 5.6, 2.5, accuracy=2.0, speed=1.0)] == [
+        "left",
+        "entered",
+    ]
+    assert near.update(2.0, 0, 5.6, 2.5, accuracy=2.0, speed=1.0) == []
+    assert standing.update(5.0, 0, 5.6, 2.5, accuracy=2.0, speed=0.1) == []
+
+
 def test_just_outside_every_zone_is_the_nearest_zone() -> None:
     """A vague fix 0.6 m past the outer wall is as likely inside: it places the tag in the
     room and does not take it out; "no zone" needs a fix clear of every zone."""
