@@ -118,6 +118,8 @@ def test_a_person_standing_stays_put_and_walking_is_followed() -> None:
     assert mixed.moving_share > 0.8
     assert abs(mixed.position[0] - 21.0) < 2.0
     assert 0.5 < mixed.speed < 2.0
+    mixed.update(135.0, (21.0, 5.0), fix_covariance)  # the same time again
+    assert 0.0 < mixed.moving_share < 1.0 and np.isfinite(mixed.position).all()
 
 
 def test_the_exponent_step_shrinks_as_fixes_accumulate() -> None:

@@ -51,6 +51,7 @@ MOTION_MODELS: dict[MotionClass, MotionModel] = {
 # (0.15 and 0.3 were no better for walkers).
 STILL_PSD = 0.0001
 SWITCH_PER_S = 0.05
+MIN_SWITCH = 1e-6
 
 
 class PositionTracker:
@@ -205,13 +206,13 @@ class StillOrMovingTracker:
     people: 1.9, 11 and 1.5 changes an hour; vehicles 2.6, 8.1 and 1.5. The price is paid
     by walkers: a start is taken for a move only once the fixes show it, so the simulated
     people, who walk 10 s and pause 5-40 s, are followed 0.4-0.8 s later and zone accuracy
-    is 2-5 points lower (seeds 1-8). An asset is the still model alone, as before.
+    was 2-5 points lower (seeds 1-8; zones.py's MOVING_SPEED and TRAVELLED_SHARE won it
+    back). An asset keeps its own filter alone: its noise is the still model's already.
     """
 
-    __slots__ = ("_moving", "_moving_share", "_still", "motion", "time")
+    __slots__ = ("_moving", "_moving_share", "_still", "time")
 
     def __init__(self, motion: MotionModel) -> None:
-        self.motion = motion
         self._still = PositionTracker(MotionModel(STILL_PSD, 0.0))
         self._moving = PositionTracker(motion)
         self._moving_share = 0.5
@@ -221,10 +222,11 @@ class StillOrMovingTracker:
         """Fold in one fix with its 2x2 covariance."""
         still, moving = self._still, self._moving
         if self.time is not None:
-            switch = min(SWITCH_PER_S * max(time - self.time, 0.0), 0.5)
+            # Never quite zero, so neither model's share can vanish (a repeated time).
+            switch = min(max(SWITCH_PER_S * (time - self.time), MIN_SWITCH), 0.5)
             share = self._moving_share
             into_still = (1.0 - switch) * (1.0 - share) + switch * share
-            into_moving = 1.0 - into_still
+            into_moving = (1.0 - switch) * share + switch * (1.0 - share)
             # Each model starts from the mixture of both, weighted by where it came from.
             still_s, still_p = _blend((1.0 - switch) * (1.0 - share) / into_still, still, moving)
             moving_s, moving_p = _blend(switch * (1.0 - share) / into_moving, still, moving)
