@@ -206,8 +206,8 @@ class StillOrMovingTracker:
     people: 1.9, 11 and 1.5 changes an hour; vehicles 2.6, 8.1 and 1.5. The price is paid
     by walkers: a start is taken for a move only once the fixes show it, so the simulated
     people, who walk 10 s and pause 5-40 s, are followed 0.4-0.8 s later and zone accuracy
-    was 2-5 points lower (seeds 1-8; zones.py's MOVING_SPEED and TRAVELLED_SHARE won it
-    back). An asset keeps its own filter alone: its noise is the still model's already.
+    was 2-5 points lower (seeds 1-8; zones.py's MOVING_SPEED and TRAVELLED_SHARE won
+    most of it back). An asset keeps its own filter alone: its noise is the still model's already.
     """
 
     __slots__ = ("_moving", "_moving_share", "_still", "time")
