@@ -224,7 +224,7 @@ def run(datasets: Iterable[Dataset], progress: Callable[[str], None] | None = No
             if method == "engine" and any(t.motion == "asset" for t in dataset.site.tags):
                 people = as_people(dataset)
                 standing = score(
-                    people, method, list(replay(Engine(people.site), people.adverts)), cpu
+                    people, method, list(replay(factory(people.site), people.adverts)), cpu
                 ).stationary_zone_changes_per_hour
             scores.append(replace(result, standing_people_zone_changes_per_hour=standing))
             if progress:

@@ -49,7 +49,7 @@ MOTION_MODELS: dict[MotionClass, MotionModel] = {
 # The still model's acceleration noise, an asset's (its velocity is zeroed every step, so
 # 0.001-0.01 gave the same figures), and the chance per second of a switch between models
 # (0.15 and 0.3 were no better for walkers).
-STILL_PSD = 0.0001
+STILL_PSD = MOTION_MODELS["asset"].acceleration_psd
 SWITCH_PER_S = 0.05
 MIN_SWITCH = 1e-6
 
@@ -207,7 +207,7 @@ class StillOrMovingTracker:
     by walkers: a start is taken for a move only once the fixes show it, so the simulated
     people, who walk 10 s and pause 5-40 s, are followed 0.4-0.8 s later and zone accuracy
     was 2-5 points lower (seeds 1-8; zones.py's MOVING_SPEED and TRAVELLED_SHARE won
-    most of it back). An asset keeps its own filter alone: its noise is the still model's already.
+    most of it back). An asset keeps its own filter alone: its noise is the still model's.
     """
 
     __slots__ = ("_moving", "_moving_share", "_still", "time")
@@ -318,7 +318,7 @@ type Tracker = PositionTracker | StillOrMovingTracker
 
 
 def new_tracker(motion: MotionClass) -> Tracker:
-    """An asset's tracker is its still model alone; others may stand still or move."""
+    """An asset's own filter (nearly still already); people and vehicles get both models."""
     model = MOTION_MODELS[motion]
     return PositionTracker(model) if motion == "asset" else StillOrMovingTracker(model)
 
