@@ -22,7 +22,12 @@ import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ble_rtls.const import CONF_SETTINGS, CONF_SITE, DOMAIN
+from custom_components.ble_rtls.const import (
+    CONF_LOCATE_INTERVAL,
+    CONF_SETTINGS,
+    CONF_SITE,
+    DOMAIN,
+)
 from custom_components.ble_rtls.coordinator import SiteCoordinator
 from simulator.load import HOUSE, WAREHOUSE, Heard, Load, LoadSite
 from simulator.proxies import SimulatedProxy, register_proxies
@@ -67,8 +72,16 @@ async def _watch_loop(lags: list[float], done: asyncio.Event) -> None:
         lags.append(max(loop.time() - due, 0.0))
 
 
-@pytest.mark.parametrize("load", [HOUSE, WAREHOUSE], ids=lambda load: load.name)
-async def test_added_cpu(hass: HomeAssistant, enable_bluetooth: None, load: Load) -> None:
+@pytest.mark.parametrize(
+    ("load", "locate_interval"),
+    [(HOUSE, 1.0), (HOUSE, 2.0), (WAREHOUSE, 1.0)],
+    ids=["house", "house-every-2s", "warehouse"],
+)
+async def test_added_cpu(
+    hass: HomeAssistant, enable_bluetooth: None, load: Load, locate_interval: float
+) -> None:
+    """The default settings, and the house with each tag located every 2 s (the setting
+    for a small machine)."""
     site = LoadSite(load)
     document: dict[str, Any] = site.document()
     proxies, unregister = register_proxies(hass, site.receivers)
@@ -83,7 +96,7 @@ async def test_added_cpu(hass: HomeAssistant, enable_bluetooth: None, load: Load
         entry = MockConfigEntry(
             domain=DOMAIN,
             title=f"{load.name} {round_}",
-            options={CONF_SITE: document, CONF_SETTINGS: {}},
+            options={CONF_SITE: document, CONF_SETTINGS: {CONF_LOCATE_INTERVAL: locate_interval}},
         )
         entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(entry.entry_id)
@@ -102,7 +115,8 @@ async def test_added_cpu(hass: HomeAssistant, enable_bluetooth: None, load: Load
     tag_seconds = load.tags * len(stream)
     lags.sort()
     print(
-        f"\n{load.name}: {len(site.receivers)} proxies, {load.tags} tags, "
+        f"\n{load.name}, each tag located every {locate_interval:.0f} s: "
+        f"{len(site.receivers)} proxies, {load.tags} tags, "
         f"{adverts / len(stream):.0f} adverts/s ({tracked / len(stream):.0f} from tracked tags), "
         f"{len(stream)} s x {ROUNDS} rounds\n"
         f"  HA without integration: "

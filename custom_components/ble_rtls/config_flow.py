@@ -22,6 +22,7 @@ from homeassistant.util import slugify
 
 from .battery import battery_enabled
 from .const import (
+    CONF_LOCATE_INTERVAL,
     CONF_MISSING_AFTER,
     CONF_PHONES,
     CONF_PUBLISH_INTERVAL,
@@ -584,6 +585,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
             {
                 vol.Required(CONF_RSSI_FILTER): _choice(["trimmed", "kalman"], CONF_RSSI_FILTER),
                 vol.Required(CONF_WINDOW): _number(1, 30, 0.5, seconds),
+                vol.Required(CONF_LOCATE_INTERVAL): _number(1, 10, 1, seconds),
                 vol.Required(CONF_SELF_CALIBRATE): selector.BooleanSelector(),
                 vol.Required(CONF_ZONE_MARGIN): _number(0, 10, 0.1, "m"),
                 vol.Required(CONF_ZONE_DWELL): _number(0, 600, 1, seconds),

@@ -14,6 +14,7 @@ CONF_PHONES: Final = "phones"
 # Settings (options flow "settings" step); defaults are what the README's figures used.
 CONF_RSSI_FILTER: Final = "rssi_filter"
 CONF_WINDOW: Final = "window"
+CONF_LOCATE_INTERVAL: Final = "locate_interval"
 CONF_SELF_CALIBRATE: Final = "self_calibrate"
 CONF_ZONE_MARGIN: Final = "zone_margin"
 CONF_ZONE_DWELL: Final = "zone_dwell"
@@ -24,6 +25,7 @@ CONF_RECEIVER_SILENT_AFTER: Final = "receiver_silent_after"
 DEFAULT_SETTINGS: Final[dict[str, str | float | bool]] = {
     CONF_RSSI_FILTER: "trimmed",
     CONF_WINDOW: 3.0,
+    CONF_LOCATE_INTERVAL: 1.0,
     CONF_SELF_CALIBRATE: True,
     CONF_ZONE_MARGIN: 0.5,
     CONF_ZONE_DWELL: 0.0,

@@ -36,6 +36,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import (
     CALIBRATION_SAVE_PERIOD,
+    CONF_LOCATE_INTERVAL,
     CONF_MISSING_AFTER,
     CONF_PUBLISH_INTERVAL,
     CONF_RECEIVER_SILENT_AFTER,
@@ -180,6 +181,7 @@ class SiteCoordinator:
                 EngineConfig(
                     rssi_filter=settings[CONF_RSSI_FILTER],
                     window=float(settings[CONF_WINDOW]),
+                    emit_interval=float(settings[CONF_LOCATE_INTERVAL]),
                     self_calibrate=bool(settings[CONF_SELF_CALIBRATE]),
                     zone_margin=float(settings[CONF_ZONE_MARGIN]),
                     zone_dwell=float(settings[CONF_ZONE_DWELL]),

@@ -336,6 +336,7 @@ async def test_settings_saved_with_geo_anchor(hass: HomeAssistant, entry: MockCo
     data = {
         "rssi_filter": "kalman",
         "window": 5.0,
+        "locate_interval": 2.0,
         "self_calibrate": False,
         "zone_margin": 1.0,
         "zone_dwell": 2.0,
@@ -355,6 +356,7 @@ async def test_settings_saved_with_geo_anchor(hass: HomeAssistant, entry: MockCo
     assert _site(entry)["path_loss"] == {"exponent": 2.5, "ref_rssi_1m": -61.0}
     assert _site(entry)["geo_anchor"] == {"latitude": 52.37, "longitude": 4.89, "bearing": 90.0}
     assert entry.runtime_data.engine.config.rssi_filter == "kalman"
+    assert entry.runtime_data.engine.config.emit_interval == 2.0
 
     result = await _options(hass, entry, "settings")
     data.pop("latitude"), data.pop("longitude")

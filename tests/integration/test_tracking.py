@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -61,6 +63,33 @@ async def test_tag_follows_path_and_fires_one_event_per_crossing(
     assert nearest is not None and nearest.state in {"Proxy 2", "Proxy 3"}
     accuracy = hass.states.get("sensor.forklift_accuracy")
     assert accuracy is not None and 0.0 < float(accuracy.state) < 5.0
+
+
+@pytest.mark.parametrize("settings", [{"locate_interval": 2.0}])
+async def test_a_longer_locate_interval_locates_less_often_and_still_follows(
+    hass: HomeAssistant, walker: Walker, events: Events
+) -> None:
+    """Set to 2 s (to spare a small machine's CPU), each tag is located every other tick,
+    and a crossing still fires once."""
+    crossings = events(EVENT_ZONE_CHANGED)
+    engine = walker.coordinator.engine
+    assert engine is not None and engine.config.emit_interval == 2.0
+    fixed_at: set[float] = set()
+    for second in range(40):
+        x = 4.0 + 12.0 * min(max(second - 10, 0), 12) / 12  # stand, cross in 12 s, stand
+        await walker.step({TAG_MAC: (x, 5.0)})
+        state = engine.tags.get("forklift")  # from its second advert on
+        if state is not None and state.tracker.time is not None:
+            fixed_at.add(state.tracker.time)
+    located = sorted(fixed_at)
+    assert len(located) in (19, 20)
+    assert all(b - a == pytest.approx(2.0) for a, b in itertools.pairwise(located))
+    assert [(e["from_zone"], e["to_zone"]) for e in crossings] == [
+        (None, "left"),
+        ("left", "right"),
+    ]
+    tracker = hass.states.get("device_tracker.forklift")
+    assert tracker is not None and tracker.state == "Right room"
 
 
 async def test_stationary_tag_on_a_boundary_publishes_rarely(
