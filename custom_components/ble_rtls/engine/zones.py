@@ -183,13 +183,8 @@ class ZoneTracker:
         clear = new != self.zone and (
             not self.placed
             or new is None
-            or self.zones.depth(new, floor, x, y) >= min(wanted, self.zones.half_depth[new])
             or time - self.since[1] >= SETTLED_AFTER
-            or (
-                speed >= MOVING_SPEED
-                and self._travelled(x, y, accuracy)
-                and self.zones.depth(new, floor, x, y) >= self.margin
-            )
+            or self._deep_enough(new, floor, x, y, wanted, accuracy, speed)
         )
         first = not self.placed
         self.placed = True
@@ -210,6 +205,26 @@ class ZoneTracker:
         self.zone = new
         self.taken_at = (x, y)
         return events
+
+    def _deep_enough(
+        self,
+        zone: str,
+        floor: int,
+        x: float,
+        y: float,
+        wanted: float,
+        accuracy: float,
+        speed: float,
+    ) -> bool:
+        """Whether (x, y) is deep enough in `zone` to take it.
+
+        `wanted` deep (at most the zone's half depth), or, moving and far from where the
+        current zone was taken, the margin deep. The depth is computed once.
+        """
+        depth = self.zones.depth(zone, floor, x, y)
+        if depth >= min(wanted, self.zones.half_depth[zone]):
+            return True
+        return speed >= MOVING_SPEED and depth >= self.margin and self._travelled(x, y, accuracy)
 
     def _travelled(self, x: float, y: float, accuracy: float) -> bool:
         """Whether (x, y) is TRAVELLED_SHARE radii from where the current zone was taken."""
