@@ -158,7 +158,7 @@ def test_wrong_declared_path_loss_does_not_collapse(
     exponent_error: float, ref_error: float
 ) -> None:
     scenario = SCENARIOS["house"]()
-    document, _, _ = simulate(scenario, 150, seed=5)
+    document, _, _, _ = simulate(scenario, 150, seed=5)
     dataset = bench.simulated_dataset("house", 150, seed=5)
     declared = document["path_loss"]
     assert isinstance(declared, dict)
@@ -337,7 +337,7 @@ def test_bench_table_has_every_method(capsys: pytest.CaptureFixture[str]) -> Non
     site = replace(dataset.site, path_loss=PathLoss(2.4, -55.0))
     scores = bench.run([replace(dataset, site=site)])
     text = bench.table(scores)
-    for method in bench.METHODS:
+    for method in [*bench.METHODS, *bench.ORACLES]:
         assert f"| {method} |" in text
     assert "median vs best baseline" in text
     assert "zone changes/h (standing people)" in text
@@ -347,6 +347,11 @@ def test_bench_table_has_every_method(capsys: pytest.CaptureFixture[str]) -> Non
         strongest.standing_people_zone_changes_per_hour
         == strongest.stationary_zone_changes_per_hour
     )
+    # The engine is compared with the best baseline, never with an oracle.
+    best = min(s.median for s in scores if s.method in bench.BASELINES)
+    assert f"| {(engine.median / best - 1) * 100:+.0f} % |" in text
+    recorded = bench.run([replace(dataset, site=site, radio=None)])
+    assert [s.method for s in recorded] == list(bench.METHODS)
 
 
 def test_moving_lag_is_the_delay_that_fits_the_truth_best() -> None:

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,9 @@ from numpy.typing import NDArray
 from .adverts import Advert, read_adverts
 from .baselines import PaperTrilateration, RangeLeastSquares, StrongestReceiver
 from .engine import Engine
+from .oracle import RadioOracle, radio_grids
 from .replay import Locator, replay
-from .simulate import SCENARIOS, simulate
+from .simulate import SCENARIOS, TrueRadio, simulate
 from .site import Site, load_site, parse_site
 from .stream import Estimate
 
@@ -40,6 +42,10 @@ METHODS: dict[str, Callable[[Site], Locator]] = {
     "paper Kalman + trilateration": PaperTrilateration,
     "least squares on distances": RangeLeastSquares,
 }
+BASELINES = ("strongest receiver", "paper Kalman + trilateration", "least squares on distances")
+# On simulated sites: the engine with its fixes made from the true radio (oracle.py), told
+# everything but the shadowing, or everything. Not methods a site could run: bounds.
+ORACLES = {"oracle: true radio but shadowing": False, "oracle: true radio": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,7 @@ class Dataset:
     site: Site
     adverts: list[Advert]
     truth: dict[str, Truth]
+    radio: TrueRadio | None = None  # simulated sites only: what the oracles are told
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +122,12 @@ def load_dataset(folder: Path) -> Dataset:
 
 def simulated_dataset(scenario: str, duration: float, seed: int) -> Dataset:
     """A built-in scenario, simulated in memory."""
-    document, adverts, rows = simulate(SCENARIOS[scenario](), duration, seed)
+    document, adverts, rows, radio = simulate(SCENARIOS[scenario](), duration, seed)
     grouped: dict[str, list[tuple[float, float, float, str]]] = {}
     for t, tag, x, y, _, zone in rows:
         grouped.setdefault(tag, []).append((t, x, y, zone))
     return Dataset(
-        f"simulated {scenario}", parse_site(document, scenario), adverts, _truths(grouped)
+        f"simulated {scenario}", parse_site(document, scenario), adverts, _truths(grouped), radio
     )
 
 
@@ -208,20 +215,20 @@ def as_people(dataset: Dataset) -> Dataset:
 def run(datasets: Iterable[Dataset], progress: Callable[[str], None] | None = None) -> list[Score]:
     """Every method on every dataset.
 
-    The engine runs once more with the assets declared as people (`as_people`) for the
-    standing people's zone changes; the baselines ignore motion classes, so theirs are
-    their stationary tags' zone changes.
+    The engine, and the oracles with its tracker, run once more with the assets declared as
+    people (`as_people`) for the standing people's zone changes; the baselines ignore
+    motion classes, so theirs are their stationary tags' zone changes.
     """
     scores = []
     for dataset in datasets:
-        for method, factory in METHODS.items():
+        for method, factory in _methods(dataset).items():
             locator = factory(dataset.site)
             started = time.process_time()
             estimates = list(replay(locator, dataset.adverts))
             cpu = time.process_time() - started
             result = score(dataset, method, estimates, cpu)
             standing = result.stationary_zone_changes_per_hour
-            if method == "engine" and any(t.motion == "asset" for t in dataset.site.tags):
+            if isinstance(locator, Engine) and any(t.motion == "asset" for t in dataset.site.tags):
                 people = as_people(dataset)
                 standing = score(
                     people, method, list(replay(factory(people.site), people.adverts)), cpu
@@ -230,6 +237,23 @@ def run(datasets: Iterable[Dataset], progress: Callable[[str], None] | None = No
             if progress:
                 progress(f"{dataset.name}: {method}: {len(estimates)} rows in {cpu:.1f} CPU s")
     return scores
+
+
+def _methods(dataset: Dataset) -> dict[str, Callable[[Site], Locator]]:
+    """The engine and the baselines; on a simulated site the oracles too."""
+    radio = dataset.radio
+    if radio is None:
+        return METHODS
+    oracles: dict[str, Callable[[Site], Locator]] = {
+        name: partial(
+            RadioOracle,
+            radio=radio,
+            grids=radio_grids(dataset.site, radio, shadowing),
+            shadowing=shadowing,
+        )
+        for name, shadowing in ORACLES.items()
+    }
+    return METHODS | oracles
 
 
 def table(scores: list[Score]) -> str:
@@ -242,7 +266,7 @@ def table(scores: list[Score]) -> str:
     ]
     for dataset in dict.fromkeys(s.dataset for s in scores):
         rows = [s for s in scores if s.dataset == dataset]
-        best = min(s.median for s in rows if s.method != "engine")
+        best = min(s.median for s in rows if s.method in BASELINES)
         for s in rows:
             relative = f"{(s.median / best - 1) * 100:+.0f} %" if s.method == "engine" else ""
             cells = (

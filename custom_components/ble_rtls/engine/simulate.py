@@ -271,10 +271,42 @@ class _Mover:
         return self.position
 
 
+@dataclass(frozen=True, slots=True)
+class TrueRadio:
+    """What the simulated radio really does, which the engine is never told.
+
+    The benchmark's oracles read it to show how good a fix can be at all: with everything
+    known but the shadowing, and with everything known.
+    """
+
+    scenario: Scenario
+    biases: tuple[float, ...]
+    shadowing: tuple[_Shadowing, ...]
+    powers: dict[str, float]  # each tag's true RSSI at 1 m
+
+    def mean_rssi(
+        self, power: float, x: float, y: float, floor: int, index: int, shadowing: bool = True
+    ) -> float:
+        """Receiver `index`'s mean RSSI (dB) of a tag of `power` at (x, y) on `floor`."""
+        scenario = self.scenario
+        _, rx, ry, rz, rfloor = scenario.receivers[index]
+        tag_z = floor * FLOOR_HEIGHT + 1.0
+        dist = max(math.sqrt((x - rx) ** 2 + (y - ry) ** 2 + (tag_z - rz) ** 2), 0.3)
+        mean = power + self.biases[index] - 10 * scenario.true_exponent * math.log10(dist)
+        if shadowing:
+            mean += self.shadowing[index](x, y)
+        mean -= FLOOR_LOSS_DB * abs(rfloor - floor)
+        if rfloor == floor:
+            mean -= scenario.wall_loss_db * _crossings(scenario.walls, floor, (x, y), (rx, ry))
+        return mean
+
+
 def simulate(
     scenario: Scenario, duration: float, seed: int
-) -> tuple[dict[str, object], list[Advert], list[tuple[float, str, float, float, int, str]]]:
-    """Run the scenario: the SITE.json document, the adverts and the truth rows."""
+) -> tuple[
+    dict[str, object], list[Advert], list[tuple[float, str, float, float, int, str]], TrueRadio
+]:
+    """Run the scenario: the SITE.json document, the adverts, the truth rows and the radio."""
     rng = np.random.default_rng(seed)
     receivers = scenario.receivers
     bias = rng.normal(0.0, scenario.receiver_bias_db, size=len(receivers))
@@ -292,6 +324,12 @@ def simulate(
         movers.append(
             (tag_id, motion, floor, power, _Mover(rng, motion, rooms), float(rng.uniform(0, 1)))
         )
+    radio = TrueRadio(
+        scenario,
+        tuple(float(b) for b in bias),
+        tuple(shadowing),
+        {tag_id: power for tag_id, _, _, power, _, _ in movers},
+    )
     step = 0.05
     steps = int(duration / step)
     next_advert = {tag_id: offset for tag_id, _, _, _, _, offset in movers}
@@ -306,21 +344,8 @@ def simulate(
                 (r.id for r in scenario.rooms if r.floor == floor and contains(r.polygon, x, y)), ""
             )
             truth.append((time, tag_id, x, y, floor, zone))
-            for i, (rid, rx, ry, rz, rfloor) in enumerate(receivers):
-                tag_z = floor * FLOOR_HEIGHT + 1.0
-                dist = max(math.sqrt((x - rx) ** 2 + (y - ry) ** 2 + (tag_z - rz) ** 2), 0.3)
-                mean = (
-                    power
-                    + bias[i]
-                    - 10 * scenario.true_exponent * math.log10(dist)
-                    + shadowing[i](x, y)
-                )
-                mean -= FLOOR_LOSS_DB * abs(rfloor - floor)
-                if rfloor == floor:
-                    mean -= scenario.wall_loss_db * _crossings(
-                        scenario.walls, floor, (x, y), (rx, ry)
-                    )
-                rssi = mean
+            for i, (rid, *_) in enumerate(receivers):
+                rssi = radio.mean_rssi(power, x, y, floor, i)
                 if scenario.fading:
                     rssi += (
                         10 * math.log10(max(float(rng.exponential(1.0)), 1e-4)) * 0.6 + 2.5 * 0.6
@@ -352,14 +377,14 @@ def simulate(
             "receiver_bias_db": [round(float(b), 2) for b in bias],
         },
     }
-    return site, adverts, truth
+    return site, adverts, truth, radio
 
 
 def write_simulation(out_dir: str | Path, scenario: str, duration: float, seed: int) -> Path:
     """Write SITE.json, ADVERTS.csv and TRUTH.csv for a built-in scenario into `out_dir`."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    site, adverts, truth = simulate(SCENARIOS[scenario](), duration, seed)
+    site, adverts, truth, _ = simulate(SCENARIOS[scenario](), duration, seed)
     (folder / "SITE.json").write_text(json.dumps(site, indent=1), encoding="utf-8")
     write_adverts(folder / "ADVERTS.csv", adverts)
     with (folder / "TRUTH.csv").open("w", encoding="utf-8", newline="") as handle:
