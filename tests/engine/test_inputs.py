@@ -89,6 +89,15 @@ def test_good_site_parses_with_defaults() -> None:
         ),
         (_with("zones.0.floor", 3), "zones[0] (dock): floor: unknown floor 3"),
         (_with("path_loss.exponent", 0.2), "path_loss: exponent: must be between 1 and 6"),
+        (_with("receivers.0.beacon", 7), "receivers[0] (a): beacon: must be a non-empty string"),
+        (
+            _with("receivers.0.beacon", "forklift-3"),
+            "receivers (a): beacon: 'forklift-3' is a tag's id",
+        ),
+        (
+            GOOD | {"receivers": [r | {"beacon": "same"} for r in GOOD["receivers"]]},
+            "receivers (b): beacon: 'same' is another's beacon",
+        ),
     ],
 )
 def test_bad_site_names_file_item_and_field(document: dict[str, Any], expected: str) -> None:

@@ -120,15 +120,17 @@ def load_dataset(folder: Path) -> Dataset:
     )
 
 
-def simulated_dataset(scenario: str, duration: float, seed: int) -> Dataset:
-    """A built-in scenario, simulated in memory."""
-    document, adverts, rows, radio = simulate(SCENARIOS[scenario](), duration, seed)
+def simulated_dataset(
+    scenario: str, duration: float, seed: int, receivers_advertise: bool = False
+) -> Dataset:
+    """A built-in scenario, simulated in memory; its receivers may advertise too."""
+    described = replace(SCENARIOS[scenario](), receivers_advertise=receivers_advertise)
+    document, adverts, rows, radio = simulate(described, duration, seed)
     grouped: dict[str, list[tuple[float, float, float, str]]] = {}
     for t, tag, x, y, _, zone in rows:
         grouped.setdefault(tag, []).append((t, x, y, zone))
-    return Dataset(
-        f"simulated {scenario}", parse_site(document, scenario), adverts, _truths(grouped), radio
-    )
+    name = f"simulated {scenario}" + (", receivers advertise" if receivers_advertise else "")
+    return Dataset(name, parse_site(document, scenario), adverts, _truths(grouped), radio)
 
 
 def score(dataset: Dataset, method: str, estimates: list[Estimate], cpu_seconds: float) -> Score:
@@ -290,10 +292,12 @@ def _per_hour(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def default_datasets(data_dirs: list[Path], duration: float, seed: int) -> Iterable[Dataset]:
+def default_datasets(
+    data_dirs: list[Path], duration: float, seed: int, receivers_advertise: bool = False
+) -> Iterable[Dataset]:
     """The simulated scenarios, then each recorded dataset folder."""
     for scenario in SCENARIOS:
-        yield simulated_dataset(scenario, duration, seed)
+        yield simulated_dataset(scenario, duration, seed, receivers_advertise)
     for folder in data_dirs:
         yield load_dataset(folder)
 

@@ -53,6 +53,7 @@ class SelfCalibration:
     enabled: bool = True
     exponent_updates: int = 0
     biases: list[float] = field(init=False)
+    measured: frozenset[int] = frozenset()  # receivers whose bias is measured (links.py)
     tag_ref: dict[str, float] = field(default_factory=dict)
     declared_exponent: float = field(init=False)
 
@@ -104,6 +105,7 @@ class SelfCalibration:
         learning = self.enabled
         biases = self.biases
         bias_rate = self.bias_rate
+        measured = self.measured
         spread = sxx = sxc = 0.0
         for receiver, w, r, log_range in zip(
             receivers, weights, residuals, log_ranges, strict=True
@@ -113,7 +115,7 @@ class SelfCalibration:
             spread += w * c * c
             sxx += w * x * x
             sxc += w * x * c
-            if learning:
+            if learning and receiver not in measured:
                 biases[receiver] += bias_rate * w * c
         self.noise_db = _clamp(
             math.sqrt(
@@ -141,6 +143,17 @@ class SelfCalibration:
                 MIN_EXPONENT,
                 MAX_EXPONENT,
             )
+
+    def measure_biases(self, biases: Mapping[int, float]) -> None:
+        """Receivers whose bias was measured (by receivers hearing each other) keep it.
+
+        Tag fixes no longer move their biases.
+        """
+        if not self.enabled:
+            return
+        for receiver, bias in biases.items():
+            self.biases[receiver] = _clamp(bias, -MAX_BIAS_DB, MAX_BIAS_DB)
+        self.measured = frozenset(biases)
 
     def saved(
         self, receiver_ids: Sequence[str], tags: Mapping[str, float | None]

@@ -14,6 +14,8 @@ from .replay import replay, write_positions
 from .simulate import SCENARIOS, write_simulation
 from .site import SiteError, load_site
 
+ADVERTISE_HELP = "simulated receivers also send a beacon, which the others hear"
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     simulate_cmd.add_argument("--duration", type=float, default=600.0, help="seconds")
     simulate_cmd.add_argument("--seed", type=int, default=1)
     simulate_cmd.add_argument("--out", required=True, type=Path, help="output folder")
+    simulate_cmd.add_argument("--receivers-advertise", action="store_true", help=ADVERTISE_HELP)
 
     bench_cmd = commands.add_parser(
         "bench", help="engine vs baselines on simulated and recorded sites"
@@ -49,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         "--duration", type=float, default=600.0, help="simulated seconds per site"
     )
     bench_cmd.add_argument("--seed", type=int, default=1)
+    bench_cmd.add_argument("--receivers-advertise", action="store_true", help=ADVERTISE_HELP)
 
     render_cmd = commands.add_parser("render", help="draw the map at the end of POSITIONS.csv")
     render_cmd.add_argument("--site", required=True, type=Path)
@@ -61,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             return _replay(args)
         if args.command == "simulate":
-            folder = write_simulation(args.out, args.scenario, args.duration, args.seed)
+            folder = write_simulation(
+                args.out, args.scenario, args.duration, args.seed, args.receivers_advertise
+            )
             print(f"wrote {folder}/SITE.json, ADVERTS.csv, TRUTH.csv")
             return 0
         if args.command == "render":
@@ -97,7 +103,8 @@ def _bench(args: argparse.Namespace) -> int:
     if data_dirs is None:
         shared = Path.cwd().parent / "shared" / "data"
         data_dirs = sorted(p for p in shared.glob("*") if (p / "TRUTH.csv").exists())
-    scores = run(default_datasets(data_dirs, args.duration, args.seed), progress_to_stderr)
+    datasets = default_datasets(data_dirs, args.duration, args.seed, args.receivers_advertise)
+    scores = run(datasets, progress_to_stderr)
     print(table(scores))
     return 0
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from .calibration import SelfCalibration
 from .filters import PaperKalman, trimmed_mean
+from .links import ReceiverLinks
 from .pathloss import distance
 from .site import Site, Tag
 from .solver import Fix, Prior, solve_rssi
@@ -57,6 +58,8 @@ MIN_READING_SIGMA_DB = 1.0
 # made the reported accuracy too small (reported / actual 0.68), none too large (1.32).
 CENTROID_SIGMA_M = 5.0
 CENTROID_COUNTED = 0.5
+# How often the receivers that hear each other are fitted again (links.py).
+LINKS_EVERY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,8 @@ class Engine(StreamLocator[_TagState]):
             receiver_count=len(site.receivers),
             enabled=self.config.self_calibrate,
         )
+        self.links = ReceiverLinks(site.receivers)
+        self._links_due = -math.inf
 
     def _observed(self, state: _TagState, index: int, rssi: float) -> None:
         if self.config.rssi_filter == "kalman":
@@ -125,6 +130,16 @@ class Engine(StreamLocator[_TagState]):
             if kalman is None:
                 kalman = state.kalmans[index] = PaperKalman()
             kalman.update(rssi)
+
+    def _receiver_heard(self, sender: int, receiver: int, time: float, rssi: float) -> None:
+        self.links.heard(sender, receiver, rssi)
+
+    def update(self, now: float, limit: int | None = None) -> list[Estimate]:
+        """Estimates for the tags due at `now`; the receivers' pairs are fitted first when due."""
+        if self.beacons and now >= self._links_due:
+            self._links_due = now + LINKS_EVERY_S
+            self.calibration.measure_biases(self.links.biases())
+        return super().update(now, limit)
 
     def _new_tag(self, tag_id: str) -> _TagState:
         tag = self.site.tag(tag_id)

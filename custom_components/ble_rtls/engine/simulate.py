@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ FLOOR_HEIGHT = 3.0
 FLOOR_LOSS_DB = 18.0
 SENSITIVITY_DBM = -94.0
 ADVERT_INTERVAL: dict[MotionClass, float] = {"asset": 1.0, "person": 0.5, "vehicle": 0.25}
+BEACON_INTERVAL = 1.0
+TAG_HEIGHT = 1.0
 SPEED: dict[MotionClass, tuple[float, float]] = {
     "asset": (0.0, 0.0),
     "person": (0.8, 1.5),
@@ -73,6 +75,7 @@ class Scenario:
     fading: bool = True
     wall_loss_db: float = 4.0
     packet_loss: float = 0.1
+    receivers_advertise: bool = False  # each also sends a beacon once a second
 
 
 def _grid_rooms(
@@ -285,12 +288,22 @@ class TrueRadio:
     powers: dict[str, float]  # each tag's true RSSI at 1 m
 
     def mean_rssi(
-        self, power: float, x: float, y: float, floor: int, index: int, shadowing: bool = True
+        self,
+        power: float,
+        x: float,
+        y: float,
+        floor: int,
+        index: int,
+        shadowing: bool = True,
+        height: float = TAG_HEIGHT,
     ) -> float:
-        """Receiver `index`'s mean RSSI (dB) of a tag of `power` at (x, y) on `floor`."""
+        """Receiver `index`'s mean RSSI (dB) of a sender of `power` at (x, y) on `floor`.
+
+        The sender is `height` above the floor: a tag's, or a receiver's own.
+        """
         scenario = self.scenario
         _, rx, ry, rz, rfloor = scenario.receivers[index]
-        tag_z = floor * FLOOR_HEIGHT + 1.0
+        tag_z = floor * FLOOR_HEIGHT + height
         dist = max(math.sqrt((x - rx) ** 2 + (y - ry) ** 2 + (tag_z - rz) ** 2), 0.3)
         mean = power + self.biases[index] - 10 * scenario.true_exponent * math.log10(dist)
         if shadowing:
@@ -330,6 +343,7 @@ def simulate(
         tuple(shadowing),
         {tag_id: power for tag_id, _, _, power, _, _ in movers},
     )
+    beacons = _beacons(scenario, np.random.default_rng([seed, 1]))
     step = 0.05
     steps = int(duration / step)
     next_advert = {tag_id: offset for tag_id, _, _, _, _, offset in movers}
@@ -345,21 +359,19 @@ def simulate(
             )
             truth.append((time, tag_id, x, y, floor, zone))
             for i, (rid, *_) in enumerate(receivers):
-                rssi = radio.mean_rssi(power, x, y, floor, i)
-                if scenario.fading:
-                    rssi += (
-                        10 * math.log10(max(float(rng.exponential(1.0)), 1e-4)) * 0.6 + 2.5 * 0.6
-                    )
-                    rssi += float(rng.normal(0.0, 1.5))
-                heard = (
-                    1.0
-                    / (1.0 + math.exp(-(rssi - SENSITIVITY_DBM) / 2.0))
-                    * (1.0 - scenario.packet_loss)
-                )
-                if rng.uniform() < heard:
-                    adverts.append(Advert(round(time, 3), rid, tag_id, round(rssi)))
+                rssi = _received(rng, scenario, radio.mean_rssi(power, x, y, floor, i))
+                if rssi is not None:
+                    adverts.append(Advert(round(time, 3), rid, tag_id, rssi))
+        for beacon in beacons:
+            if time >= beacon.next_advert:
+                adverts += beacon.send(time, radio)
+    beacon_ids = {beacon.receiver: beacon.id for beacon in beacons}
     site = {
-        "receivers": [{"id": r, "x": x, "y": y, "z": z, "floor": f} for r, x, y, z, f in receivers],
+        "receivers": [
+            {"id": r, "x": x, "y": y, "z": z, "floor": f}
+            | ({"beacon": beacon_ids[r]} if r in beacon_ids else {})
+            for r, x, y, z, f in receivers
+        ],
         "tags": [{"id": t, "motion": m} for t, m, _ in scenario.tags],
         "zones": [
             {"id": r.id, "name": r.name, "floor": r.floor, "polygon": [list(p) for p in r.polygon]}
@@ -380,11 +392,73 @@ def simulate(
     return site, adverts, truth, radio
 
 
-def write_simulation(out_dir: str | Path, scenario: str, duration: float, seed: int) -> Path:
+def _received(rng: np.random.Generator, scenario: Scenario, mean: float) -> int | None:
+    """The RSSI one packet of `mean` dB is received at after fading; None when it is lost."""
+    rssi = mean
+    if scenario.fading:
+        rssi += 10 * math.log10(max(float(rng.exponential(1.0)), 1e-4)) * 0.6 + 2.5 * 0.6
+        rssi += float(rng.normal(0.0, 1.5))
+    heard = 1.0 / (1.0 + math.exp(-(rssi - SENSITIVITY_DBM) / 2.0)) * (1.0 - scenario.packet_loss)
+    return round(rssi) if rng.uniform() < heard else None
+
+
+@dataclass(slots=True)
+class _Beacon:
+    """A receiver's own advert, sent from where it hangs and heard by the others."""
+
+    id: str
+    receiver: str
+    index: int
+    power: float
+    rng: np.random.Generator
+    next_advert: float
+
+    def send(self, time: float, radio: TrueRadio) -> list[Advert]:
+        self.next_advert = time + BEACON_INTERVAL * float(self.rng.uniform(0.9, 1.1))
+        _, x, y, z, floor = radio.scenario.receivers[self.index]
+        height = z - floor * FLOOR_HEIGHT
+        adverts = []
+        for i, (rid, *_) in enumerate(radio.scenario.receivers):
+            if i != self.index:
+                mean = radio.mean_rssi(self.power, x, y, floor, i, height=height)
+                rssi = _received(self.rng, radio.scenario, mean)
+                if rssi is not None:
+                    adverts.append(Advert(round(time, 3), rid, self.id, rssi))
+        return adverts
+
+
+def _beacons(scenario: Scenario, rng: np.random.Generator) -> list[_Beacon]:
+    """The receivers' beacons, if they send any.
+
+    They draw from their own random stream, so the tags' adverts are the same either way.
+    """
+    if not scenario.receivers_advertise:
+        return []
+    return [
+        _Beacon(
+            f"{rid}-beacon",
+            rid,
+            i,
+            scenario.declared_ref_rssi + float(rng.uniform(-1, 1)) * scenario.tag_power_spread_db,
+            rng,
+            float(rng.uniform(0, BEACON_INTERVAL)),
+        )
+        for i, (rid, *_) in enumerate(scenario.receivers)
+    ]
+
+
+def write_simulation(
+    out_dir: str | Path,
+    scenario: str,
+    duration: float,
+    seed: int,
+    receivers_advertise: bool = False,
+) -> Path:
     """Write SITE.json, ADVERTS.csv and TRUTH.csv for a built-in scenario into `out_dir`."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    site, adverts, truth, _ = simulate(SCENARIOS[scenario](), duration, seed)
+    described = replace(SCENARIOS[scenario](), receivers_advertise=receivers_advertise)
+    site, adverts, truth, _ = simulate(described, duration, seed)
     (folder / "SITE.json").write_text(json.dumps(site, indent=1), encoding="utf-8")
     write_adverts(folder / "ADVERTS.csv", adverts)
     with (folder / "TRUTH.csv").open("w", encoding="utf-8", newline="") as handle:

@@ -36,6 +36,7 @@ class Receiver:
     z: float = 0.0
     floor: int = 0
     rssi_offset: float = 0.0
+    beacon: str | None = None  # the tag id its own adverts arrive under, if it sends any
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,7 @@ def parse_site(data: Any, source: str = "SITE.json", *, allow_empty: bool = Fals
         for i, item in enumerate(_list(data, "tags", source, required=False))
     )
     _unique([t.id for t in tags], f"{source}: tags")
+    _beacons_apart(receivers, {t.id for t in tags}, f"{source}: receivers")
     floors = {r.floor for r in receivers}
     zones = tuple(
         _zone(item, f"{source}: zones[{i}]", floors)
@@ -156,6 +158,20 @@ def _unique(ids: list[str], where: str) -> None:
         if item_id in seen:
             raise SiteError(f"{where}: id {item_id!r}: duplicate id")
         seen.add(item_id)
+
+
+def _beacons_apart(receivers: tuple[Receiver, ...], tags: set[str], where: str) -> None:
+    """A beacon id names one receiver's adverts: no other receiver's, and no tag's."""
+    seen: set[str] = set()
+    for receiver in receivers:
+        beacon = receiver.beacon
+        if beacon is None:
+            continue
+        if beacon in seen:
+            raise SiteError(f"{where} ({receiver.id}): beacon: {beacon!r} is another's beacon")
+        if beacon in tags:
+            raise SiteError(f"{where} ({receiver.id}): beacon: {beacon!r} is a tag's id")
+        seen.add(beacon)
 
 
 def _object(item: Any, where: str) -> dict[str, Any]:
@@ -202,7 +218,17 @@ def _receiver(raw: Any, where: str) -> Receiver:
         z=_number(item, "z", where, 0.0),
         floor=_floor(item, where),
         rssi_offset=_number(item, "rssi_offset", where, 0.0),
+        beacon=_optional_text(item, "beacon", where),
     )
+
+
+def _optional_text(item: dict[str, Any], key: str, where: str) -> str | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SiteError(f"{where}: {key}: must be a non-empty string")
+    return value
 
 
 def _tag(raw: Any, where: str) -> Tag:

@@ -50,6 +50,7 @@ class StreamLocator[S: TagStream]:
         self.emit_interval = emit_interval
         self.receiver_index = {r.id: i for i, r in enumerate(site.receivers)}
         self.offsets = [r.rssi_offset for r in site.receivers]
+        self.beacons = {r.beacon: i for i, r in enumerate(site.receivers) if r.beacon}
         self.tags: dict[str, S] = {}
         self.unknown_receivers: dict[str, int] = {}
 
@@ -61,6 +62,10 @@ class StreamLocator[S: TagStream]:
                 self.unknown_receivers.get(advert.receiver, 0) + 1
             )
             return False
+        sender = self.beacons.get(advert.tag)
+        if sender is not None:
+            self._receiver_heard(sender, index, advert.time, advert.rssi + self.offsets[index])
+            return True
         state = self.tags.get(advert.tag)
         if state is None:
             state = self.tags[advert.tag] = self._new_tag(advert.tag)
@@ -99,6 +104,9 @@ class StreamLocator[S: TagStream]:
 
     def _observed(self, state: S, index: int, rssi: float) -> None:
         """Hook for per-packet filters; windows need nothing more."""
+
+    def _receiver_heard(self, sender: int, receiver: int, time: float, rssi: float) -> None:
+        """Hook for a receiver's own advert heard by another; it is no tag to locate."""
 
     def _locate(self, tag_id: str, state: S, now: float) -> Estimate | None:
         raise NotImplementedError
