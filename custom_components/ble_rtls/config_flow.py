@@ -279,6 +279,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
                     "floor": int(user_input["floor"]),
                     "rssi_offset": user_input["rssi_offset"],
                 }
+                | ({"beacon": beacon} if (beacon := user_input.get("beacon", "").strip()) else {})
             )
             if (result := self._try_save("receivers", item, errors, placeholders)) is not None:
                 return result
@@ -296,6 +297,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
             vol.Required("z", default=2.0): _number(-100, 1000, 0.1, "m"),
             vol.Required("floor", default=0): _number(-20, 200, 1),
             vol.Required("rssi_offset", default=0.0): _number(-30, 30, 0.5, "dB"),
+            vol.Optional("beacon"): selector.TextSelector(),
         }
         if current is not None:
             fields[vol.Optional(CONF_REMOVE, default=False)] = selector.BooleanSelector()

@@ -205,8 +205,11 @@ class SiteCoordinator:
         }
         self.recent_adverts: deque[Advert] = deque(maxlen=EXPORT_BUFFER)
         self._positions = {r.id: (r.x, r.y, r.floor) for r in self.site.receivers}
-        self._fixed_addresses = set(self.resolver.addresses)
-        self._addresses = dict(self.resolver.addresses)
+        # A receiver's own adverts (its beacon) are read like a tag's; the engine tells them
+        # apart and measures the receivers' biases from them.
+        beacons = {r.beacon: r.beacon for r in self.site.receivers if r.beacon}
+        self._fixed_addresses = set(self.resolver.addresses) | set(beacons)
+        self._addresses = self.resolver.addresses | beacons
         self._last_adverts: dict[tuple[str, str], AdvertisementData] = {}
         self._started = time.monotonic()
         self._rate_started = self._health_checked = self._started
@@ -383,7 +386,7 @@ class SiteCoordinator:
             if address not in present and address not in self._fixed_addresses:
                 self._forget(address)
         wall = dt_util.utcnow()
-        for tag_id in heard:
+        for tag_id in heard.intersection(self.tags):
             view = self.tags[tag_id]
             view.last_heard = now
             view.last_seen = wall

@@ -1,6 +1,7 @@
 """The stored site: a SITE.json document (the replay format) plus what only HA needs.
 
-Extra fields, which `ble-rtls replay` ignores: receiver `name`; tag `name`, its identity
+Extra fields, which `ble-rtls replay` ignores: receiver `name` (its `beacon`, the address
+of its own adverts, is the engine's: see engine/links.py); tag `name`, its identity
 (`address`, `ibeacon` or `irk`) and `battery` (read it over GATT); zone `area_id`;
 top-level `geo_anchor` (where x = y = 0 is on Earth and which way +y points). The whole
 document round-trips through export and import, so a site tuned offline can be loaded
@@ -14,7 +15,7 @@ import math
 from typing import Any
 
 from .engine.site import Site, SiteError, parse_site
-from .identity import Identity, IdentityError, identity_of
+from .identity import Identity, IdentityError, identity_of, normalize
 
 type SiteDocument = dict[str, Any]
 
@@ -50,6 +51,19 @@ def validate_document(raw: Any, source: str = "SITE.json") -> SiteDocument:
                 f"{source}: tags ({tag_id}): {identity.kind}: already used by {seen[identity]}"
             )
         seen[identity] = tag_id
+    for index, (receiver, item) in enumerate(
+        zip(site.receivers, document["receivers"], strict=True)
+    ):
+        if receiver.beacon is None:
+            continue
+        where = f"{source}: receivers[{index}] ({receiver.id}): beacon"
+        try:
+            identity = normalize("address", receiver.beacon)
+        except IdentityError as err:
+            raise SiteError(f"{where}: {err}") from err
+        if identity in seen:
+            raise SiteError(f"{where}: already used by tag {seen[identity]}")
+        item["beacon"] = identity.value
     anchor = document.get("geo_anchor")
     if anchor is not None:
         _check_anchor(anchor, f"{source}: geo_anchor")

@@ -21,7 +21,7 @@ from custom_components.ble_rtls.coordinator import device_identifier
 from custom_components.ble_rtls.identity import ibeacon_payload
 from simulator.proxies import SimulatedProxy
 
-from .conftest import ALICE, BEACON, two_room_site
+from .conftest import ALICE, BEACON, TAG_MAC, two_room_site
 
 
 async def _options(hass: HomeAssistant, entry: MockConfigEntry, step: str) -> dict[str, Any]:
@@ -155,6 +155,31 @@ async def test_removing_the_last_receiver_of_a_zoned_floor_is_refused(
     assert result["errors"] == {"base": "invalid_site"}
     assert "unknown floor 0" in result["description_placeholders"]["error"]
     assert _site(entry) == site
+
+
+async def test_a_receivers_beacon_is_checked_and_stored(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """A receiver's own advert address must be a MAC, and no tag's; stored upper-case."""
+    site = _site(entry)
+    place = {"name": "Proxy 1", "x": 0.0, "y": 0.0, "z": 2.5, "floor": 0, "rssi_offset": 0.0}
+    for beacon, error in [
+        ("proxy one", "receivers[0] (AA:00:00:00:00:01): beacon: 'proxy one' is not a MAC"),
+        (TAG_MAC.lower(), "beacon: already used by tag forklift"),
+    ]:
+        result = await _options(hass, entry, "receivers")
+        result = await _configure(hass, result, {"item": "AA:00:00:00:00:01"})
+        result = await _configure(hass, result, place | {"beacon": beacon})
+        assert result["errors"] == {"base": "invalid_site"}
+        assert error in _placeholder(result)
+        assert _site(entry) == site
+    result = await _options(hass, entry, "receivers")
+    result = await _configure(hass, result, {"item": "AA:00:00:00:00:01"})
+    result = await _configure(hass, result, place | {"beacon": "ee:00:00:00:00:01 "})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert _site(entry)["receivers"][0]["beacon"] == "EE:00:00:00:00:01"
+    assert entry.runtime_data.engine.beacons == {"EE:00:00:00:00:01": 0}
 
 
 async def test_no_scanners_aborts(hass: HomeAssistant, enable_bluetooth: None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from custom_components.ble_rtls.engine.site import Receiver
 from custom_components.ble_rtls.identity import ibeacon_payload
 from simulator.proxies import SimulatedProxy
 
-from .conftest import BEACON, IRK, TAG_MAC, Walker
+from .conftest import BEACON, IRK, TAG_MAC, Walker, two_room_site
 
 type Events = Callable[[str], list[dict[str, Any]]]
 type Written = Callable[[str], list[str]]
@@ -198,3 +199,40 @@ async def test_silent_tag_goes_missing_once(
     assert crossings[-1]["from_zone"] == "left" and crossings[-1]["to_zone"] is None
     occupancy = hass.states.get("sensor.left_room_occupancy")
     assert occupancy is not None and occupancy.state == "0"
+
+
+def _advertising_site() -> dict[str, Any]:
+    """The two rooms, each receiver also sending its own advert (a beacon)."""
+    site = two_room_site()
+    for number, receiver in enumerate(site["receivers"], start=1):
+        receiver["beacon"] = f"EE:00:00:00:00:0{number}"
+    return site
+
+
+@pytest.mark.parametrize("site_document", [_advertising_site()])
+async def test_receivers_that_hear_each_other_measure_their_biases(
+    hass: HomeAssistant, walker: Walker
+) -> None:
+    """Each proxy hears the others' beacons through its own bias; the engine measures the
+    biases from the pairs (every 30 s), and the beacons are no tags."""
+    biases = [4.0, -4.0, 2.0, -2.0]
+    receivers = walker.receivers
+    for _ in range(40):
+        for sender in receivers:
+            for index, receiver in enumerate(receivers):
+                if receiver is not sender:
+                    distance = math.dist(
+                        (sender.x, sender.y, sender.z), (receiver.x, receiver.y, receiver.z)
+                    )
+                    rssi = -59.0 + biases[index] - 22.0 * math.log10(distance)
+                    walker.proxies[receiver.id].hear(str(sender.beacon), round(rssi))
+        await walker.step({TAG_MAC: (4.0, 5.0)})
+    engine = walker.coordinator.engine
+    assert engine is not None
+    assert engine.calibration.measured == frozenset(range(4))
+    assert engine.calibration.biases == pytest.approx(biases, abs=0.5)
+    assert set(engine.tags) == {"forklift"}
+    tracker = hass.states.get("device_tracker.forklift")
+    assert tracker is not None and tracker.state == "Left room"
+    exported = {advert.tag for advert in walker.coordinator.recent_adverts}
+    assert exported == {"forklift", *(str(r.beacon) for r in receivers)}

@@ -40,9 +40,10 @@ class ReceiverLinks:
     def heard(self, sender: int, receiver: int, rssi: float) -> None:
         """One advert of `sender` heard at `receiver`.
 
-        Pairs across floors are left out: a floor's loss is not known.
+        Pairs across floors are left out: a floor's loss is not known. So is a receiver that
+        hears itself.
         """
-        if self._floors[sender] != self._floors[receiver]:
+        if sender == receiver or self._floors[sender] != self._floors[receiver]:
             return
         pair = self._pairs.get((sender, receiver))
         if pair is None:
