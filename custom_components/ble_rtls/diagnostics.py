@@ -71,6 +71,11 @@ async def async_get_config_entry_diagnostics(
                         coordinator.site.receivers, engine.calibration.biases, strict=True
                     )
                 },
+                # Receivers whose bias their pairs measure (they hear each other's beacons).
+                "bias_measured": [
+                    coordinator.site.receivers[index].id
+                    for index in sorted(engine.calibration.measured)
+                ],
                 "tag_ref_rssi_1m": engine.calibration.tag_ref,
                 "unknown_receivers": engine.unknown_receivers,
             },

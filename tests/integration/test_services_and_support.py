@@ -126,6 +126,7 @@ async def test_diagnostics_are_redacted(
     assert TAG_MAC not in text and IRK not in text
     assert diagnostics["tags"]["forklift"]["zone"] == "left"
     assert diagnostics["engine"]["calibration_resumed"] is None  # nothing stored yet
+    assert diagnostics["engine"]["bias_measured"] == []  # no receiver sends a beacon
     assert diagnostics["engine"]["receiver_bias_db"].keys() == {
         "AA:00:00:00:00:01",
         "AA:00:00:00:00:02",
