@@ -51,6 +51,7 @@ def validate_document(raw: Any, source: str = "SITE.json") -> SiteDocument:
                 f"{source}: tags ({tag_id}): {identity.kind}: already used by {seen[identity]}"
             )
         seen[identity] = tag_id
+    taken = {identity: f"tag {tag_id}" for identity, tag_id in seen.items()}
     for index, (receiver, item) in enumerate(
         zip(site.receivers, document["receivers"], strict=True)
     ):
@@ -61,8 +62,9 @@ def validate_document(raw: Any, source: str = "SITE.json") -> SiteDocument:
             identity = normalize("address", receiver.beacon)
         except IdentityError as err:
             raise SiteError(f"{where}: {err}") from err
-        if identity in seen:
-            raise SiteError(f"{where}: already used by tag {seen[identity]}")
+        if identity in taken:
+            raise SiteError(f"{where}: already used by {taken[identity]}")
+        taken[identity] = f"receiver {receiver.id}"
         item["beacon"] = identity.value
     anchor = document.get("geo_anchor")
     if anchor is not None:

@@ -81,6 +81,13 @@ def test_document_errors_name_the_item() -> None:
     ):
         with pytest.raises(SiteError, match=message):
             validate_document(site | {"geo_anchor": anchor})
+    site = two_room_site()
+    site["receivers"][0]["beacon"] = "ee:00:00:00:00:01"
+    site["receivers"][2]["beacon"] = "EE:00:00:00:00:01"  # the same address, written otherwise
+    with pytest.raises(
+        SiteError, match=r"receivers\[2\] \(AA:00:00:00:00:03\): beacon: already used by receiver"
+    ):
+        validate_document(site)
 
 
 def test_site_metres_to_latitude_and_longitude() -> None:

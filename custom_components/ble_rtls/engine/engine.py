@@ -8,7 +8,8 @@ per tag per `emit_interval`.
 
 Pipeline per tag: RSSI per receiver (trimmed window or the paper's Kalman) -> floor choice
 -> robust RSSI-domain multilateration with self-calibrated path loss (or a proximity
-fallback with 1-2 receivers) -> still-or-moving tracking -> zone with hysteresis.
+fallback with 1-2 receivers) -> still-or-moving tracking -> zone with hysteresis. Adverts of
+receivers that also advertise (their `beacon`) measure the receivers' biases instead.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ class Engine(StreamLocator[_TagState]):
                 kalman = state.kalmans[index] = PaperKalman()
             kalman.update(rssi)
 
-    def _receiver_heard(self, sender: int, receiver: int, time: float, rssi: float) -> None:
+    def _receiver_heard(self, sender: int, receiver: int, rssi: float) -> None:
         self.links.heard(sender, receiver, rssi)
 
     def update(self, now: float, limit: int | None = None) -> list[Estimate]:

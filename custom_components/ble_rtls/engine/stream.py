@@ -64,7 +64,7 @@ class StreamLocator[S: TagStream]:
             return False
         sender = self.beacons.get(advert.tag)
         if sender is not None:
-            self._receiver_heard(sender, index, advert.time, advert.rssi + self.offsets[index])
+            self._receiver_heard(sender, index, advert.rssi + self.offsets[index])
             return True
         state = self.tags.get(advert.tag)
         if state is None:
@@ -105,7 +105,7 @@ class StreamLocator[S: TagStream]:
     def _observed(self, state: S, index: int, rssi: float) -> None:
         """Hook for per-packet filters; windows need nothing more."""
 
-    def _receiver_heard(self, sender: int, receiver: int, time: float, rssi: float) -> None:
+    def _receiver_heard(self, sender: int, receiver: int, rssi: float) -> None:
         """Hook for a receiver's own advert heard by another; it is no tag to locate."""
 
     def _locate(self, tag_id: str, state: S, now: float) -> Estimate | None:
