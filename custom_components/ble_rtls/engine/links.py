@@ -1,7 +1,8 @@
 """Receivers that hear each other: each receiver's bias, from adverts sent at known places.
 
-A receiver that also advertises (an ESPHome proxy running a beacon, a Pi proxy) is heard by
-the others from where the site declares it. Each pair's mean RSSI is then
+A receiver that also advertises (an ESPHome proxy running a beacon, or a beacon mounted
+beside it) is heard by the others from where the site declares it. Each pair's mean RSSI is
+then
 
     y_ij = P_j + b_i - n * 10 log10(d_ij)
 
