@@ -289,7 +289,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
             "z": 2.0,
             "floor": 0,
             "rssi_offset": 0.0,
-        }
+        } | self._own_beacon(self._item_id)
         fields: dict[vol.Marker, Any] = {
             vol.Required(CONF_NAME): selector.TextSelector(),
             vol.Required("x"): _number(-10000, 10000, 0.1, "m"),
@@ -309,6 +309,14 @@ class BleRtlsOptionsFlow(OptionsFlow):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    def _own_beacon(self, source: str) -> dict[str, str]:
+        """The receiver's own address as its beacon, when other scanners hear it advertise.
+
+        An ESPHome proxy running a beacon sends from the address it scans under.
+        """
+        heard = bluetooth.async_scanner_devices_by_address(self.hass, source, connectable=False)
+        return {"beacon": source} if any(d.scanner.source != source for d in heard) else {}
 
     # Tags
 

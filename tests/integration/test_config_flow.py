@@ -182,6 +182,28 @@ async def test_a_receivers_beacon_is_checked_and_stored(
     assert entry.runtime_data.engine.beacons == {"EE:00:00:00:00:01": 0}
 
 
+async def test_a_new_receiver_heard_advertising_by_others_is_offered_as_its_own_beacon(
+    hass: HomeAssistant, entry: MockConfigEntry, proxies: dict[str, SimulatedProxy]
+) -> None:
+    def suggested_beacon(result: dict[str, Any]) -> Any:
+        for key in result["data_schema"].schema:
+            if key == "beacon":
+                return (key.description or {}).get("suggested_value")
+        raise AssertionError("no beacon field")
+
+    quiet = SimulatedProxy("AA:00:00:00:00:08", "quiet")
+    loud = SimulatedProxy("AA:00:00:00:00:09", "attic")
+    quiet.attach(hass)
+    loud.attach(hass)
+    proxies["AA:00:00:00:00:01"].hear("AA:00:00:00:00:09", -70)  # another hears the attic's
+    for source, beacon in [("AA:00:00:00:00:08", None), ("AA:00:00:00:00:09", loud.source)]:
+        result = await _options(hass, entry, "receivers")
+        result = await _configure(hass, result, {"item": source})
+        assert suggested_beacon(result) == beacon
+    quiet.detach()
+    loud.detach()
+
+
 async def test_no_scanners_aborts(hass: HomeAssistant, enable_bluetooth: None) -> None:
     """A new site with no receivers locates nothing and offers nothing to place."""
     entry = MockConfigEntry(
