@@ -62,10 +62,10 @@ class ReceiverLinks:
         pairs = [
             (key, mean) for key, (mean, count) in self._pairs.items() if count >= MIN_LINK_PACKETS
         ]
-        receivers = sorted({receiver for (_, receiver), _ in pairs})
-        senders = sorted({sender for (sender, _), _ in pairs})
         if not pairs:
             return {}
+        receivers = sorted({receiver for (_, receiver), _ in pairs})
+        senders = sorted({sender for (sender, _), _ in pairs})
         column = {receiver: k for k, receiver in enumerate(receivers)}
         power_column = {sender: len(receivers) + k for k, sender in enumerate(senders)}
         unknowns = len(receivers) + len(senders) + 1

@@ -365,7 +365,7 @@ def simulate(
         for beacon in beacons:
             if time >= beacon.next_advert:
                 adverts += beacon.send(time, radio)
-    beacon_ids = {beacon.receiver: beacon.id for beacon in beacons}
+    beacon_ids = {receivers[beacon.index][0]: beacon.id for beacon in beacons}
     site = {
         "receivers": [
             {"id": r, "x": x, "y": y, "z": z, "floor": f}
@@ -407,8 +407,7 @@ class _Beacon:
     """A receiver's own advert, sent from where it hangs and heard by the others."""
 
     id: str
-    receiver: str
-    index: int
+    index: int  # of its receiver
     power: float
     rng: np.random.Generator
     next_advert: float
@@ -437,7 +436,6 @@ def _beacons(scenario: Scenario, rng: np.random.Generator) -> list[_Beacon]:
     return [
         _Beacon(
             f"{rid}-beacon",
-            rid,
             i,
             scenario.declared_ref_rssi + float(rng.uniform(-1, 1)) * scenario.tag_power_spread_db,
             rng,
