@@ -6,21 +6,19 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, example, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from custom_components.ble_rtls.engine.grid import GRID_STEP_M, FloorGrid, Pull
 from custom_components.ble_rtls.engine.pathloss import (
     distance,
     expected_rssi,
     fit_path_loss,
     paper_exponent,
 )
-from custom_components.ble_rtls.engine.solver import (
-    Prior,
-    solve_ranges,
-    solve_rssi,
-    trilaterate_paper,
-)
+from custom_components.ble_rtls.engine.site import Receiver, Zone
+from custom_components.ble_rtls.engine.solver import Fix, solve_ranges, trilaterate_paper
+from custom_components.ble_rtls.engine.walls import crossings, room_walls
 
 coordinate = st.floats(min_value=-20, max_value=20, allow_nan=False)
 point = st.tuples(coordinate, coordinate)
@@ -68,71 +66,104 @@ def test_paper_closed_form_rejects_collinear_receivers() -> None:
     assert trilaterate_paper((0, 0), (1, 0), (2, 0), 1, 1, 1) is None
 
 
+RECEIVERS = (
+    Receiver("a", 0.0, 0.0, 2.5),
+    Receiver("b", 10.0, 0.0, 2.0),
+    Receiver("c", 10.0, 8.0, 2.2),
+    Receiver("d", 0.0, 8.0, 1.5),
+    Receiver("e", 5.0, 4.0, 3.0),
+)
+BOUNDS = ((-1.0, -1.0), (11.0, 9.0))
+HEIGHT = 1.0
+
+
+def _exact(x: float, y: float, exponent: float, walls: list[float] | None = None) -> list[float]:
+    """Each receiver's reading minus its 1 m power, for a tag at (x, y), less the walls' loss."""
+    return [
+        expected_rssi(math.dist((r.x, r.y, r.z), (x, y, HEIGHT)), 0.0, exponent)
+        - (walls[i] if walls else 0.0)
+        for i, r in enumerate(RECEIVERS)
+    ]
+
+
+def _fix(
+    grid: FloorGrid,
+    excess: list[float],
+    sigma: float,
+    exponent: float,
+    wall_loss: float = 0.0,
+    pull: Pull | None = None,
+) -> Fix:
+    indices = list(range(len(RECEIVERS)))
+    return grid.fix(indices, excess, [sigma] * len(indices), exponent, wall_loss, HEIGHT, pull)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
-    st.floats(min_value=1, max_value=9),
-    st.floats(min_value=1, max_value=7),
+    st.floats(min_value=0, max_value=10),
+    st.floats(min_value=0, max_value=8),
     st.floats(min_value=1.6, max_value=4.0),
-    st.floats(min_value=-75, max_value=-45),
 )
-@example(1.0, 1.0, 2.25, -45.0)  # near a receiver: a looser stop ended 1.6 cm short
-def test_exact_rssi_recovers_exact_position(
-    x: float, y: float, exponent: float, ref: float
-) -> None:
-    receivers = [
-        (0.0, 0.0, 2.5),
-        (10.0, 0.0, 2.0),
-        (10.0, 8.0, 2.2),
-        (0.0, 8.0, 1.5),
-        (5.0, 4.0, 3.0),
-    ]
-    height = 1.0
-    rssi = [
-        expected_rssi(math.sqrt((rx - x) ** 2 + (ry - y) ** 2 + (rz - height) ** 2), ref, exponent)
-        for rx, ry, rz in receivers
-    ]
-    starts = [(5.0, 4.0), (0.5, 0.5), (9.5, 7.5)]
-    fixes = [
-        solve_rssi(
-            receivers,
-            rssi,
-            [3.0] * 5,
-            [ref] * 5,
-            exponent,
-            height,
-            s,
-            ((-1, -1), (11, 9)),
-        )
-        for s in starts
-    ]
-    best = min(fixes, key=lambda f: f.cost)
-    assert math.hypot(best.x - x, best.y - y) < 1e-2
+def test_exact_rssi_locates_within_a_grid_cell(x: float, y: float, exponent: float) -> None:
+    """Sharp readings: the posterior sits on the grid points around the tag."""
+    grid = FloorGrid(BOUNDS, 0, RECEIVERS, [])
+    fix = _fix(grid, _exact(x, y, exponent), 0.05, exponent)
+    assert math.hypot(fix.x - x, fix.y - y) < GRID_STEP_M
+    assert fix.radius < GRID_STEP_M
 
 
-def test_prior_pulls_the_fit_toward_its_centre() -> None:
-    """No information: the exact fit; overwhelming information: the centre; in between,
-    between them. The covariance counts only the stated share of the prior's information."""
-    receivers = [(0.0, 0.0, 2.5), (10.0, 0.0, 2.0), (10.0, 8.0, 2.2), (0.0, 8.0, 1.5)]
-    x, y, height = 3.0, 4.0, 1.0
-    rssi = [
-        expected_rssi(math.sqrt((rx - x) ** 2 + (ry - y) ** 2 + (rz - height) ** 2), -59.0, 2.5)
-        for rx, ry, rz in receivers
+def test_vague_readings_give_a_wide_posterior() -> None:
+    grid = FloorGrid(BOUNDS, 0, RECEIVERS, [])
+    excess = _exact(3.0, 4.0, 2.5)
+    sharp, vague = _fix(grid, excess, 0.5, 2.5), _fix(grid, excess, 8.0, 2.5)
+    assert sharp.radius < 0.5
+    assert vague.radius > 2.0
+
+
+def test_pull_draws_the_fix_toward_its_centre() -> None:
+    """No information: the readings' fix; overwhelming information: the centre."""
+    grid = FloorGrid(BOUNDS, 0, RECEIVERS, [])
+    excess = _exact(3.0, 4.0, 2.5)
+    free = _fix(grid, excess, 2.0, 2.5)
+    assert _fix(grid, excess, 2.0, 2.5, pull=Pull(7.0, 4.0, 0.0)).x == pytest.approx(free.x)
+    held = _fix(grid, excess, 2.0, 2.5, pull=Pull(7.0, 4.0, 1e4))
+    assert (held.x, held.y) == pytest.approx((7.0, 4.0), abs=0.01)
+    pulled = _fix(grid, excess, 2.0, 2.5, pull=Pull(7.0, 4.0, 0.2))
+    assert free.x + 0.1 < pulled.x < 7.0
+
+
+def test_declared_walls_explain_a_room_behind_them() -> None:
+    """A wall at x = 4 between the tag and three receivers takes 8 dB off them: told of
+    it, the fix is where the tag is; not told, it is pulled toward the receivers that
+    are heard loudest, and the residuals the calibration learns from are larger."""
+    room = Zone("west", "West", 0, ((-1.0, -1.0), (4.0, -1.0), (4.0, 9.0), (-1.0, 9.0)), walls=True)
+    walls = room_walls([room])[0]
+    grid = FloorGrid(BOUNDS, 0, RECEIVERS, walls)
+    behind = [
+        float(crossings(np.array([2.0]), np.array([4.0]), (r.x, r.y), walls)[0]) for r in RECEIVERS
     ]
-    bounds = ((-1.0, -1.0), (11.0, 9.0))
+    assert behind == [0.0, 1.0, 1.0, 0.0, 1.0]
+    excess = _exact(2.0, 4.0, 2.5, [8.0 * n for n in behind])
+    told = _fix(grid, excess, 0.3, 2.5, wall_loss=8.0)
+    blind = _fix(grid, excess, 0.3, 2.5, wall_loss=0.0)
+    assert math.hypot(told.x - 2.0, told.y - 4.0) < GRID_STEP_M
+    assert math.hypot(blind.x - 2.0, blind.y - 4.0) > 1.0
+    assert max(map(abs, told.residuals)) < 0.5 < max(map(abs, blind.residuals))
 
-    def fit(prior: Prior | None) -> tuple[float, float, float]:
-        fix = solve_rssi(
-            receivers, rssi, [3.0] * 4, [-59.0] * 4, 2.5, height, (5.0, 4.0), bounds, prior
-        )
-        return fix.x, fix.y, fix.radius
 
-    exact = fit(None)
-    assert fit(Prior(7.0, 4.0, 0.0, 1.0)) == pytest.approx(exact)
-    assert fit(Prior(7.0, 4.0, 1e6, 1.0))[:2] == pytest.approx((7.0, 4.0), abs=1e-3)
-    pulled_x, pulled_y, counted = fit(Prior(7.0, 4.0, 0.04, 1.0))
-    assert x + 0.1 < pulled_x < 7.0 and abs(pulled_y - y) < 0.5
-    *_, uncounted = fit(Prior(7.0, 4.0, 0.04, 0.0))
-    assert counted < uncounted
+def test_shared_walls_are_one_wall() -> None:
+    """Two rooms side by side, corners not lined up: their common edge is one wall; an open
+    zone adds none."""
+    west = Zone("w", "W", 0, ((0.0, 0.0), (5.0, 0.0), (5.0, 4.0), (0.0, 4.0)), walls=True)
+    east = Zone("e", "E", 0, ((5.0, -2.0), (9.0, -2.0), (9.0, 6.0), (5.0, 6.0)), walls=True)
+    yard = Zone("y", "Y", 0, ((0.0, 4.0), (5.0, 4.0), (5.0, 9.0), (0.0, 9.0)))
+    walls = room_walls([west, east, yard])[0]
+    shared = [w for w in walls if w[0][0] == pytest.approx(5.0) and w[1][0] == pytest.approx(5.0)]
+    assert len(shared) == 1
+    assert sorted((shared[0][0][1], shared[0][1][1])) == pytest.approx([-2.0, 6.0])
+    assert crossings(np.array([2.0]), np.array([2.0]), (7.0, 2.0), walls).tolist() == [1.0]
+    assert crossings(np.array([2.0]), np.array([6.0]), (2.0, 8.0), walls).tolist() == [0.0]
+    assert room_walls([yard]) == {}
 
 
 @settings(max_examples=100, deadline=None)

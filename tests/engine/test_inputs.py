@@ -58,6 +58,8 @@ def test_good_site_parses_with_defaults() -> None:
     assert site.receivers[1].z == 0.0 and site.receivers[2].rssi_offset == -2.0
     assert site.tag("forklift-3").motion == "vehicle"
     assert site.tag("unknown").ref_rssi_1m is None
+    assert not site.zones[0].walls and site.path_loss.wall_loss_db == 4.0
+    assert parse_site(_with("zones.0.walls", True)).zones[0].walls
     assert site.zones[0].name == "Loading dock"
 
 
@@ -89,6 +91,8 @@ def test_good_site_parses_with_defaults() -> None:
         ),
         (_with("zones.0.floor", 3), "zones[0] (dock): floor: unknown floor 3"),
         (_with("path_loss.exponent", 0.2), "path_loss: exponent: must be between 1 and 6"),
+        (_with("path_loss.wall_loss_db", -3), "path_loss: wall_loss_db: must be between 0 and 20"),
+        (_with("zones.0.walls", "yes"), "zones[0] (dock): walls: must be true or false"),
         (_with("receivers.0.beacon", 7), "receivers[0] (a): beacon: must be a non-empty string"),
         (
             _with("receivers.0.beacon", "forklift-3"),

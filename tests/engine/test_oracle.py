@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from custom_components.ble_rtls.engine import bench
-from custom_components.ble_rtls.engine.oracle import RadioOracle, radio_grids
+from custom_components.ble_rtls.engine.oracle import RadioOracle
 from custom_components.ble_rtls.engine.replay import replay
 from custom_components.ble_rtls.engine.simulate import SCENARIOS, simulate
 
@@ -32,8 +32,7 @@ def test_told_the_shadowing_an_oracle_locates_best() -> None:
     assert radio is not None
 
     def median(shadowing: bool) -> float:
-        grids = radio_grids(dataset.site, radio, shadowing)
-        oracle = RadioOracle(dataset.site, radio, grids, shadowing)
+        oracle = RadioOracle(dataset.site, radio, shadowing)
         return bench.score(dataset, "oracle", list(replay(oracle, dataset.adverts)), 1.0).median
 
     told_all, told_but_shadowing = median(True), median(False)

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from .adverts import Advert, read_adverts
 from .baselines import PaperTrilateration, RangeLeastSquares, StrongestReceiver
 from .engine import Engine
-from .oracle import RadioOracle, radio_grids
+from .oracle import RadioOracle
 from .replay import Locator, replay
 from .simulate import SCENARIOS, TrueRadio, simulate
 from .site import Site, load_site, parse_site
@@ -247,12 +247,7 @@ def _methods(dataset: Dataset) -> dict[str, Callable[[Site], Locator]]:
     if radio is None:
         return METHODS
     oracles: dict[str, Callable[[Site], Locator]] = {
-        name: partial(
-            RadioOracle,
-            radio=radio,
-            grids=radio_grids(dataset.site, radio, shadowing),
-            shadowing=shadowing,
-        )
+        name: partial(RadioOracle, radio=radio, shadowing=shadowing)
         for name, shadowing in ORACLES.items()
     }
     return METHODS | oracles

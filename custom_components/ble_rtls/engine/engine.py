@@ -23,22 +23,19 @@ import numpy as np
 
 from .calibration import SelfCalibration
 from .filters import PaperKalman, trimmed_mean
+from .grid import FloorGrid, Pull
 from .links import ReceiverLinks
 from .pathloss import distance
 from .site import Site, Tag
-from .solver import Fix, Prior, solve_rssi
+from .solver import Fix
 from .stream import Estimate, Method, StreamLocator, TagStream
 from .tracker import Tracker, new_tracker
+from .walls import room_walls
 from .zones import ZoneMap, ZoneTracker
 
 type RssiFilter = Literal["trimmed", "kalman"]
 
 FLOOR_SWITCH_DB = 3.0
-# A tag with WARM_START_AFTER fixes is solved from its tracked position alone, unless that
-# fit's mean robust cost per reading exceeds WARM_START_MEAN_COST; then from all starts.
-# Same accuracy, 1.5x the throughput of always solving from three starts (ble-rtls bench).
-WARM_START_AFTER = 5
-WARM_START_MEAN_COST = 1.5
 # A tag's readings span at most the time it takes, at its tracked speed, to travel
 # WINDOW_TRAVEL_M (never under MIN_WINDOW_S, never over the window): a forklift's 3 s of
 # readings smeared 10-20 m of its path (moving forklifts' median error 6.5 m, 4.6 m with
@@ -48,17 +45,14 @@ WINDOW_TRAVEL_M = 2.0
 MIN_WINDOW_S = 1.0
 PROXIMITY_MIN_RADIUS = 1.0
 MIN_READING_SIGMA_DB = 1.0
-# Every fit is pulled toward the receivers' RSSI-weighted centroid, a Gaussian prior of
+# Every fix is pulled toward the receivers' RSSI-weighted centroid, a Gaussian prior of
 # CENTROID_SIGMA_M. The self-calibration had learnt exponents steeper than the data's, and
 # they gave better fixes: a steep model pulls a fix toward its strongest receivers, which
 # behind walls are mostly in the same room. The prior does that openly. Seeds 1-8 of the
-# simulated sites: medians house 1.25 -> 1.15 m, warehouse 3.33 -> 2.96 m, office the same;
-# zone accuracy +0.5 to +2.9 points; standing tags' zone changes in the warehouse 5.5 -> 2.4
-# per hour; the real recording 1.56 -> 1.51 m. The centroid is made of the same readings, so
-# the fix's covariance counts only CENTROID_COUNTED of the prior's information: all of it
-# made the reported accuracy too small (reported / actual 0.68), none too large (1.32).
+# simulated sites (with the earlier best-fit solver): medians house 1.25 -> 1.15 m,
+# warehouse 3.33 -> 2.96 m, office the same; zone accuracy +0.5 to +2.9 points; standing
+# tags' zone changes in the warehouse 5.5 -> 2.4 per hour; the real recording 1.56 -> 1.51 m.
 CENTROID_SIGMA_M = 5.0
-CENTROID_COUNTED = 0.5
 # How often the receivers that hear each other are fitted again (links.py).
 LINKS_EVERY_S = 30.0
 
@@ -94,7 +88,6 @@ class _TagState(TagStream):
     kalmans: dict[int, PaperKalman] = field(default_factory=dict)
     floor: int | None = None
     fix_radius: float | None = None
-    solves: int = 0
 
 
 class Engine(StreamLocator[_TagState]):
@@ -113,6 +106,11 @@ class Engine(StreamLocator[_TagState]):
             for floor, ((lx, ly), (hx, hy)) in self._bounds.items()
         }
         self._zones = ZoneMap(site.zones)
+        walls = room_walls(site.zones)
+        self.grids = {
+            floor: FloorGrid(bounds, floor, site.receivers, walls.get(floor, []))
+            for floor, bounds in self._bounds.items()
+        }
         self._receiver_ids = [r.id for r in site.receivers]
         self._restored_zones: dict[str, str | None] = {}
         self._declared_powers = {t.id: t.ref_rssi_1m for t in site.tags}
@@ -213,13 +211,11 @@ class Engine(StreamLocator[_TagState]):
         floor = self._choose_floor(state, readings)
         if floor != state.floor and state.floor is not None:
             state.tracker = new_tracker(state.tag.motion)
-            state.solves = 0
         state.floor = floor
         floors = self._floors
         on_floor = [r for r in readings if floors[r.index] == floor]
         if len(on_floor) >= self.config.min_receivers:
             fix = self._multilaterate(tag_id, state, on_floor, floor)
-            state.solves += 1
             method: Method = "multilateration"
         else:
             fix = self._proximity(tag_id, state, on_floor)
@@ -251,49 +247,33 @@ class Engine(StreamLocator[_TagState]):
         self, tag_id: str, state: _TagState, readings: list[_Reading], floor: int
     ) -> Fix:
         indices = [r.index for r in readings]
-        rssi = [r.rssi for r in readings]
+        ref, exponent = self._model(tag_id, state, indices)
         noise_2 = self.calibration.noise_db**2
         sigma = [
             math.sqrt(noise_2 + max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count)
             for r in readings
         ]
-        everywhere = self._positions
-        positions = [everywhere[i] for i in indices]
-        ref, exponent = self._model(tag_id, state, indices)
-        bounds = self._bounds[floor]
-        height = state.tag.height
-        weights = [10.0 ** (value / 20.0) for value in rssi]
+        positions = self._positions
+        weights = [10.0 ** (r.rssi / 20.0) for r in readings]
         total = sum(weights)
-        centroid = (
-            sum(w * p[0] for w, p in zip(weights, positions, strict=True)) / total,
-            sum(w * p[1] for w, p in zip(weights, positions, strict=True)) / total,
+        pull = Pull(
+            sum(w * positions[i][0] for w, i in zip(weights, indices, strict=True)) / total,
+            sum(w * positions[i][1] for w, i in zip(weights, indices, strict=True)) / total,
+            CENTROID_SIGMA_M**-2,
         )
-        prior = Prior(*centroid, CENTROID_SIGMA_M**-2, CENTROID_COUNTED)
-        best: Fix | None = None
-        if state.solves >= WARM_START_AFTER:
-            # A settled track: its position is the start; the others only if that fit is poor.
-            best = solve_rssi(
-                positions, rssi, sigma, ref, exponent, height, state.tracker.position, bounds, prior
-            )
-            if best.cost > WARM_START_MEAN_COST * len(readings):
-                best = None
-        if best is None:
-            strongest = positions[rssi.index(max(rssi))]
-            starts = [(strongest[0], strongest[1])]
-            if state.tracker.time is not None:
-                starts.append(state.tracker.position)
-            starts.append(centroid)
-            for start in starts:
-                fix = solve_rssi(
-                    positions, rssi, sigma, ref, exponent, height, start, bounds, prior
-                )
-                if best is None or fix.cost < best.cost:
-                    best = fix
-            assert best is not None
+        fix = self.grids[floor].fix(
+            indices,
+            [r.rssi - a for r, a in zip(readings, ref, strict=True)],
+            sigma,
+            exponent,
+            self.site.path_loss.wall_loss_db,
+            state.tag.height,
+            pull,
+        )
         self.calibration.learn(
-            tag_id, state.tag.ref_rssi_1m, indices, best.residuals, best.weights, best.log_ranges
+            tag_id, state.tag.ref_rssi_1m, indices, fix.residuals, fix.weights, fix.log_ranges
         )
-        return best
+        return fix
 
     def _proximity(self, tag_id: str, state: _TagState, readings: list[_Reading]) -> Fix:
         """1-2 receivers: near the strongest, pulled toward the second; radius is the range."""

@@ -10,78 +10,49 @@ leaves to every method.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from numpy.typing import NDArray
 
 from .engine import MIN_READING_SIGMA_DB, Engine, EngineConfig, _Reading, _TagState
+from .grid import Array, posterior
 from .simulate import TrueRadio
 from .site import Site
-from .solver import HUBER_K, Fix
-
-type Array = NDArray[np.float64]
-
-GRID_STEP_M = 0.5
+from .solver import Fix, floats
 
 
-@dataclass(frozen=True, slots=True)
-class RadioGrid:
-    """The true mean RSSI of every receiver at the points of a floor's grid (1 m power 0)."""
+def radio_grids(engine: Engine, radio: TrueRadio, shadowing: bool) -> dict[int, Array]:
+    """Per floor, the true mean RSSI (1 m power 0) of every receiver at the engine's grid points.
 
-    xs: Array
-    ys: Array
-    means: Array  # points x receivers, in the site's receiver order
-
-
-def radio_grids(site: Site, radio: TrueRadio, shadowing: bool) -> dict[int, RadioGrid]:
-    """Each floor's grid, from the simulator's own radio function (made once per site)."""
+    In the site's receiver order; made once per oracle.
+    """
     order = [r[0] for r in radio.scenario.receivers]
-    indices = [order.index(r.id) for r in site.receivers]
-    grids = {}
-    for floor in site.floors:
-        (low_x, low_y), (high_x, high_y) = site.bounds(floor)
-        xs, ys = np.meshgrid(
-            np.arange(low_x, high_x + 1e-9, GRID_STEP_M),
-            np.arange(low_y, high_y + 1e-9, GRID_STEP_M),
-        )
-        points = list(zip(xs.ravel().tolist(), ys.ravel().tolist(), strict=True))
-        means = np.array(
+    indices = [order.index(r.id) for r in engine.site.receivers]
+    means = {}
+    for floor, grid in engine.grids.items():
+        points = zip(floats(grid.xs), floats(grid.ys), strict=True)
+        means[floor] = np.array(
             [[radio.mean_rssi(0.0, x, y, floor, i, shadowing) for i in indices] for x, y in points]
         )
-        grids[floor] = RadioGrid(xs.ravel(), ys.ravel(), means)
-    return grids
+    return means
 
 
 class RadioOracle(Engine):
-    """The engine, each fix the posterior mean over a grid under the true radio model."""
+    """The engine, each fix the posterior mean over its grid under the true radio model."""
 
-    def __init__(
-        self, site: Site, radio: TrueRadio, grids: dict[int, RadioGrid], shadowing: bool
-    ) -> None:
+    def __init__(self, site: Site, radio: TrueRadio, shadowing: bool) -> None:
         super().__init__(site, EngineConfig(self_calibrate=False))
         self._powers = radio.powers
-        self._grids = grids
+        self._means = radio_grids(self, radio, shadowing)
         # What the model leaves out, per reading: the shadowing when it is not told.
         self._model_noise_db = 0.0 if shadowing else radio.scenario.shadowing_db
 
     def _multilaterate(
         self, tag_id: str, state: _TagState, readings: list[_Reading], floor: int
     ) -> Fix:
-        grid = self._grids[floor]
+        grid = self.grids[floor]
         rssi = np.array([r.rssi for r in readings]) - self._powers[tag_id]
         noise_2 = self._model_noise_db**2
         spreads = [max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count for r in readings]
-        sigma = np.sqrt(noise_2 + np.array(spreads))
-        z = np.abs(rssi - grid.means[:, [r.index for r in readings]]) / sigma
-        cost = np.where(z <= HUBER_K, z * z, 2.0 * HUBER_K * z - HUBER_K * HUBER_K).sum(axis=1)
-        weights = np.exp(-0.5 * (cost - cost.min()))
-        weights /= weights.sum()
-        x, y = float(weights @ grid.xs), float(weights @ grid.ys)
-        dx, dy = grid.xs - x, grid.ys - y
-        cell = GRID_STEP_M**2 / 12.0
-        xy = float(weights @ (dx * dy))
-        covariance = np.array(
-            [[float(weights @ (dx * dx)) + cell, xy], [xy, float(weights @ (dy * dy)) + cell]]
-        )
-        return Fix(x, y, covariance, float(cost.min()), [], [])
+        inverse_sigma = 1.0 / np.sqrt(noise_2 + np.array(spreads))
+        residuals = rssi - self._means[floor][:, [r.index for r in readings]]
+        found = posterior(grid.xs, grid.ys, residuals, inverse_sigma)
+        return Fix(found.x, found.y, found.covariance, found.cost, [], [])

@@ -20,10 +20,10 @@ from numpy.typing import NDArray
 
 from .adverts import Advert, write_adverts
 from .site import MotionClass, Point, polygon_area
+from .walls import Segment, crosses
 from .zones import contains
 
 type Array = NDArray[np.float64]
-type Segment = tuple[Point, Point]
 
 FLOOR_HEIGHT = 3.0
 FLOOR_LOSS_DB = 18.0
@@ -223,18 +223,7 @@ class _Shadowing:
 
 
 def _crossings(walls: tuple[tuple[int, Segment], ...], floor: int, a: Point, b: Point) -> int:
-    count = 0
-    for wall_floor, (p, q) in walls:
-        if wall_floor == floor and _segments_cross(a, b, p, q):
-            count += 1
-    return count
-
-
-def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
-    def orient(p: Point, q: Point, r: Point) -> float:
-        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
-
-    return orient(a, b, c) * orient(a, b, d) < 0 and orient(c, d, a) * orient(c, d, b) < 0
+    return sum(1 for wall_floor, wall in walls if wall_floor == floor and crosses(a, b, wall))
 
 
 class _Mover:
@@ -368,13 +357,19 @@ def simulate(
     beacon_ids = {receivers[beacon.index][0]: beacon.id for beacon in beacons}
     site = {
         "receivers": [
-            {"id": r, "x": x, "y": y, "z": z, "floor": f}
+            {"id": r, "x": x, "y": y, "z": z - f * FLOOR_HEIGHT, "floor": f}
             | ({"beacon": beacon_ids[r]} if r in beacon_ids else {})
             for r, x, y, z, f in receivers
         ],
         "tags": [{"id": t, "motion": m} for t, m, _ in scenario.tags],
         "zones": [
-            {"id": r.id, "name": r.name, "floor": r.floor, "polygon": [list(p) for p in r.polygon]}
+            {
+                "id": r.id,
+                "name": r.name,
+                "floor": r.floor,
+                "polygon": [list(p) for p in r.polygon],
+                "walls": True,
+            }
             for r in scenario.rooms
             if abs(polygon_area(r.polygon)) > 0
         ],

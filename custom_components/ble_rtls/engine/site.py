@@ -20,6 +20,8 @@ MOTION_CLASSES: tuple[MotionClass, ...] = ("asset", "person", "vehicle")
 DEFAULT_EXPONENT = 2.2
 DEFAULT_REF_RSSI_1M = -59.0
 DEFAULT_TAG_HEIGHT = 1.0
+DEFAULT_WALL_LOSS_DB = 4.0
+MAX_WALL_LOSS_DB = 20.0
 
 
 class SiteError(ValueError):
@@ -51,12 +53,13 @@ class Tag:
 
 @dataclass(frozen=True, slots=True)
 class Zone:
-    """A named polygon on one floor."""
+    """A named polygon on one floor; `walls` when its edges are walls (a room)."""
 
     id: str
     name: str
     floor: int
     polygon: tuple[Point, ...]
+    walls: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class PathLoss:
 
     exponent: float = DEFAULT_EXPONENT
     ref_rssi_1m: float = DEFAULT_REF_RSSI_1M
+    wall_loss_db: float = DEFAULT_WALL_LOSS_DB  # per wall between a tag and a receiver
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +273,10 @@ def _zone(raw: Any, where: str, floors: set[int]) -> Zone:
     name = item.get("name", zid)
     if not isinstance(name, str) or not name.strip():
         raise SiteError(f"{where}: name: must be a non-empty string")
-    return Zone(id=zid, name=name, floor=floor, polygon=tuple(polygon))
+    walls = item.get("walls", False)
+    if not isinstance(walls, bool):
+        raise SiteError(f"{where}: walls: must be true or false, got {walls!r}")
+    return Zone(id=zid, name=name, floor=floor, polygon=tuple(polygon), walls=walls)
 
 
 def _path_loss(raw: Any, where: str) -> PathLoss:
@@ -279,7 +286,12 @@ def _path_loss(raw: Any, where: str) -> PathLoss:
     exponent = _number(item, "exponent", where, DEFAULT_EXPONENT)
     if not 1.0 <= exponent <= 6.0:
         raise SiteError(f"{where}: exponent: must be between 1 and 6, got {exponent}")
-    return PathLoss(exponent, _number(item, "ref_rssi_1m", where, DEFAULT_REF_RSSI_1M))
+    wall_loss = _number(item, "wall_loss_db", where, DEFAULT_WALL_LOSS_DB)
+    if not 0.0 <= wall_loss <= MAX_WALL_LOSS_DB:
+        raise SiteError(
+            f"{where}: wall_loss_db: must be between 0 and {MAX_WALL_LOSS_DB:g}, got {wall_loss}"
+        )
+    return PathLoss(exponent, _number(item, "ref_rssi_1m", where, DEFAULT_REF_RSSI_1M), wall_loss)
 
 
 def polygon_area(polygon: list[Point] | tuple[Point, ...]) -> float:
