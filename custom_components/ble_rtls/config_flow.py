@@ -37,7 +37,14 @@ from .const import (
     DEFAULT_SETTINGS,
     DOMAIN,
 )
-from .engine.site import DEFAULT_EXPONENT, DEFAULT_REF_RSSI_1M, MOTION_CLASSES, SiteError
+from .engine.site import (
+    DEFAULT_EXPONENT,
+    DEFAULT_REF_RSSI_1M,
+    DEFAULT_WALL_LOSS_DB,
+    MAX_WALL_LOSS_DB,
+    MOTION_CLASSES,
+    SiteError,
+)
 from .identity import IDENTITY_KINDS, IdentityError, ibeacon_id, identity_of, normalize
 from .phones import pairing_payload
 from .site_config import SiteDocument, empty_document, names, replace_item, validate_document
@@ -50,6 +57,7 @@ CONF_IDENTITY_KIND = "identity_kind"
 CONF_IDENTITY = "identity"
 CONF_POLYGON = "polygon"
 CONF_AREA = "area_id"
+CONF_WALLS = "walls"
 CONF_CANDIDATE = "candidate"
 CONF_TAG = "tag"
 CONF_BATTERY = "battery"
@@ -438,7 +446,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
         )
 
     async def async_step_zone(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Name, floor, polygon (x,y; x,y; ...) and optional HA area of a zone."""
+        """Name, floor, polygon (x,y; x,y; ...), walls along its edges and optional HA area."""
         errors: dict[str, str] = {}
         placeholders = {"error": ""}
         current = self._item("zones") if self._item_id else None
@@ -458,12 +466,13 @@ class BleRtlsOptionsFlow(OptionsFlow):
                         "name": name or self._item_id,
                         "floor": int(user_input["floor"]),
                         "polygon": polygon,
+                        CONF_WALLS: bool(user_input.get(CONF_WALLS)),
                     }
                     if user_input.get(CONF_AREA):
                         item[CONF_AREA] = user_input[CONF_AREA]
                 if (result := self._try_save("zones", item, errors, placeholders)) is not None:
                     return result
-        defaults: dict[str, Any] = {"floor": 0}
+        defaults: dict[str, Any] = {"floor": 0, CONF_WALLS: False}
         if current is not None:
             polygon_text = "; ".join(f"{x:g},{y:g}" for x, y in current["polygon"])
             defaults |= current | {CONF_POLYGON: polygon_text}
@@ -471,6 +480,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
             vol.Required(CONF_NAME): selector.TextSelector(),
             vol.Required("floor"): _number(-20, 200, 1),
             vol.Required(CONF_POLYGON): TEXT_MULTILINE,
+            vol.Optional(CONF_WALLS, default=False): selector.BooleanSelector(),
             vol.Optional(CONF_AREA): selector.AreaSelector(),
         }
         if current is not None:
@@ -577,8 +587,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
             settings = {key: user_input[key] for key in DEFAULT_SETTINGS}
             updated = dict(document)
             updated["path_loss"] = {
-                "exponent": user_input["exponent"],
-                "ref_rssi_1m": user_input["ref_rssi_1m"],
+                key: user_input[key] for key in ("exponent", "ref_rssi_1m", "wall_loss_db")
             }
             if user_input.get("latitude") is not None and user_input.get("longitude") is not None:
                 updated["geo_anchor"] = {
@@ -604,6 +613,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
                 vol.Required(CONF_RECEIVER_SILENT_AFTER): _number(30, 86400, 10, seconds),
                 vol.Required("exponent"): _number(1, 6, 0.1),
                 vol.Required("ref_rssi_1m"): _number(-120, 20, 1, "dBm"),
+                vol.Required("wall_loss_db"): _number(0, MAX_WALL_LOSS_DB, 0.5, "dB"),
                 vol.Optional("latitude"): _number(-90, 90, "any", "°"),
                 vol.Optional("longitude"): _number(-180, 180, "any", "°"),
                 vol.Optional("bearing"): _number(-360, 360, 0.1, "°"),
@@ -614,6 +624,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
             | {
                 "exponent": path_loss.get("exponent", DEFAULT_EXPONENT),
                 "ref_rssi_1m": path_loss.get("ref_rssi_1m", DEFAULT_REF_RSSI_1M),
+                "wall_loss_db": path_loss.get("wall_loss_db", DEFAULT_WALL_LOSS_DB),
             }
             | anchor
         )

@@ -347,7 +347,13 @@ async def test_zones_added_edited_removed_and_checked(
     result = await _configure(
         hass,
         result,
-        {"name": "Dock", "floor": 0, "polygon": "0,0; 4,0\n4,3; 0,3;", "area_id": area.id},
+        {
+            "name": "Dock",
+            "floor": 0,
+            "polygon": "0,0; 4,0\n4,3; 0,3;",
+            "walls": True,
+            "area_id": area.id,
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -357,9 +363,20 @@ async def test_zones_added_edited_removed_and_checked(
         "name": "Dock",
         "floor": 0,
         "polygon": [[0, 0], [4, 0], [4, 3], [0, 3]],
+        "walls": True,
         "area_id": area.id,
     }
     assert hass.states.get("sensor.dock_occupancy") is not None
+    # Its four edges are walls on the engine's grid: a receiver outside the dock is behind one
+    # from inside it.
+    engine = entry.runtime_data.engine
+    assert next(z for z in engine.site.zones if z.id == "dock").walls
+    grid = engine.grids[0]
+    inside = int(((grid.xs - 2.0) ** 2 + (grid.ys - 1.5) ** 2).argmin())
+    outside = [
+        i for i, r in enumerate(engine.site.receivers) if not (0 <= r.x <= 4 and 0 <= r.y <= 3)
+    ]
+    assert outside and all(grid.walls[inside, i] >= 1 for i in outside)
 
     result = await _options(hass, entry, "zones")
     result = await _configure(hass, result, {"item": "dock"})
@@ -369,8 +386,17 @@ async def test_zones_added_edited_removed_and_checked(
         if k.description
     }
     assert suggested["polygon"] == "0,0; 4,0; 4,3; 0,3"
+    assert suggested["walls"] is True
     result = await _configure(
-        hass, result, {"name": "Dock", "floor": 0, "polygon": suggested["polygon"], "remove": True}
+        hass,
+        result,
+        {
+            "name": "Dock",
+            "floor": 0,
+            "polygon": suggested["polygon"],
+            "walls": True,
+            "remove": True,
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -392,6 +418,7 @@ async def test_settings_saved_with_geo_anchor(hass: HomeAssistant, entry: MockCo
         "receiver_silent_after": 600.0,
         "exponent": 2.5,
         "ref_rssi_1m": -61.0,
+        "wall_loss_db": 6.5,
         "latitude": 52.37,
         "longitude": 4.89,
         "bearing": 90.0,
@@ -400,7 +427,8 @@ async def test_settings_saved_with_geo_anchor(hass: HomeAssistant, entry: MockCo
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert entry.options[CONF_SETTINGS]["rssi_filter"] == "kalman"
-    assert _site(entry)["path_loss"] == {"exponent": 2.5, "ref_rssi_1m": -61.0}
+    assert _site(entry)["path_loss"] == {"exponent": 2.5, "ref_rssi_1m": -61.0, "wall_loss_db": 6.5}
+    assert entry.runtime_data.engine.site.path_loss.wall_loss_db == 6.5
     assert _site(entry)["geo_anchor"] == {"latitude": 52.37, "longitude": 4.89, "bearing": 90.0}
     assert entry.runtime_data.engine.config.rssi_filter == "kalman"
     assert entry.runtime_data.engine.config.emit_interval == 2.0
