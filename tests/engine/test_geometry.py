@@ -105,10 +105,11 @@ def _fix(
     st.floats(min_value=1.6, max_value=4.0),
 )
 def test_exact_rssi_locates_within_a_grid_cell(x: float, y: float, exponent: float) -> None:
-    """Sharp readings: the posterior sits on the grid points around the tag."""
+    """Sharp readings: the posterior sits on a grid point of the tag's cell (near a receiver
+    the best point in dB may be a diagonal neighbour, not the nearest)."""
     grid = FloorGrid(BOUNDS, 0, RECEIVERS, [])
     fix = _fix(grid, _exact(x, y, exponent), 0.05, exponent)
-    assert math.hypot(fix.x - x, fix.y - y) < GRID_STEP_M
+    assert math.hypot(fix.x - x, fix.y - y) < GRID_STEP_M * math.sqrt(2.0)
     assert fix.radius < GRID_STEP_M
 
 

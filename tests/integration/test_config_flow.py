@@ -376,7 +376,7 @@ async def test_zones_added_edited_removed_and_checked(
     outside = [
         i for i, r in enumerate(engine.site.receivers) if not (0 <= r.x <= 4 and 0 <= r.y <= 3)
     ]
-    assert outside and all(grid.walls[inside, i] >= 1 for i in outside)
+    assert outside and all(grid.walls[i, inside] >= 1 for i in outside)
 
     result = await _options(hass, entry, "zones")
     result = await _configure(hass, result, {"item": "dock"})

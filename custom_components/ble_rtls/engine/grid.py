@@ -15,8 +15,10 @@ how many walls lie between) is computed once per floor and kept.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,13 +28,17 @@ from .solver import Fix, floats
 from .walls import Segment, crossings
 
 type Array = NDArray[np.float64]
+type Table = NDArray[np.float32]
+type Floats = NDArray[np.floating[Any]]
 
+# Points every GRID_STEP_M, or further apart on a floor so large that it would need more
+# than MAX_GRID_POINTS: a fix costs about the same on every site. The simulated warehouse
+# (47 x 26 m) gets 0.9 m: with points every 0.5 m it located the same (seeds 1-4: median
+# 3.41 against 3.40 m, zone accuracy 80.9 against 80.7 % at 1 m) at half the throughput.
 GRID_STEP_M = 0.5
-
+MAX_GRID_POINTS = 1500
 HUBER_K = 1.5
 MIN_SQUARED_RANGE = 0.25
-# A grid point stands for a cell of GRID_STEP_M x GRID_STEP_M: its own spread per axis.
-CELL_VARIANCE = GRID_STEP_M**2 / 12.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +54,7 @@ class Pull:
 class Posterior:
     """The points' normalised likelihoods, their mean and covariance, and the least cost."""
 
-    weights: Array
+    weights: Floats
     x: float
     y: float
     covariance: Array
@@ -56,20 +62,32 @@ class Posterior:
 
 
 def posterior(
-    xs: Array, ys: Array, residuals: Array, inverse_sigma: Array, pull: Pull | None = None
+    xs: Floats,
+    ys: Floats,
+    step: float,
+    residuals: Floats,
+    inverse_sigma: Floats,
+    pull: Pull | None = None,
 ) -> Posterior:
-    """The posterior over points `xs`, `ys` of readings with these `residuals` there.
+    """The posterior over points `xs`, `ys`, `step` apart, of readings with these `residuals`.
 
-    `residuals` holds one row per point, one column per reading (dB); `inverse_sigma` each
+    `residuals` holds one row per reading, one column per point (dB); `inverse_sigma` each
     reading's 1 / standard deviation.
     """
-    z = np.abs(residuals) * inverse_sigma
-    beyond = np.maximum(z - HUBER_K, 0.0)
-    cost = np.sum(z * z - beyond * beyond, axis=1)  # Huber: quadratic, then linear past K
+    z = np.abs(residuals)
+    z *= inverse_sigma[:, None]
+    capped = np.minimum(z, HUBER_K)
+    z += z
+    z -= capped
+    # Huber per reading, capped * (2 z - capped): z^2 up to K, then 2 K z - K^2.
+    cost = np.einsum("ij,ij->j", z, capped)
     if pull is not None:
         cost += pull.information * ((xs - pull.x) ** 2 + (ys - pull.y) ** 2)
     least = float(cost.min())
-    weights = np.exp(-0.5 * (cost - least))
+    weights = cost
+    weights -= least
+    weights *= -0.5
+    np.exp(weights, out=weights)
     weights /= weights.sum()
     x = float(weights @ xs)
     y = float(weights @ ys)
@@ -77,17 +95,18 @@ def posterior(
     dy = ys - y
     weighted_dx = weights * dx
     xy = float(weighted_dx @ dy)
+    cell = step * step / 12.0  # a point stands for a square cell: its own spread per axis
     covariance = np.array(
-        [
-            [float(weighted_dx @ dx) + CELL_VARIANCE, xy],
-            [xy, float(weights @ (dy * dy)) + CELL_VARIANCE],
-        ]
+        [[float(weighted_dx @ dx) + cell, xy], [xy, float((weights * dy) @ dy) + cell]]
     )
     return Posterior(weights, x, y, covariance, least)
 
 
 class FloorGrid:
-    """The points of one floor, and per receiver the walls between it and each point."""
+    """The points of one floor, and per receiver the walls between it and each point.
+
+    Tables hold a row per receiver, a column per point, so a fix's receivers are whole rows.
+    """
 
     def __init__(
         self,
@@ -97,28 +116,33 @@ class FloorGrid:
         walls: Sequence[Segment],
     ) -> None:
         (low_x, low_y), (high_x, high_y) = bounds
+        area = (high_x - low_x) * (high_y - low_y)
+        self.step = max(GRID_STEP_M, math.sqrt(area / MAX_GRID_POINTS))
         xs, ys = np.meshgrid(
-            np.arange(low_x, high_x + 1e-9, GRID_STEP_M),
-            np.arange(low_y, high_y + 1e-9, GRID_STEP_M),
+            np.arange(low_x, high_x + 1e-9, self.step),
+            np.arange(low_y, high_y + 1e-9, self.step),
         )
-        self.xs: Array = xs.ravel()
-        self.ys: Array = ys.ravel()
+        # Single precision: the arrays are read once per fix, and half their size is about
+        # a third less time per fix; millimetres of rounding are far below a cell.
+        self.xs: Table = xs.ravel().astype(np.float32)
+        self.ys: Table = ys.ravel().astype(np.float32)
         self._receivers = receivers
-        self.walls: Array = np.column_stack(
+        self._walled = bool(walls)
+        self.walls: Table = np.vstack(
             [
                 crossings(self.xs, self.ys, (r.x, r.y), walls)
                 if r.floor == floor
                 else np.zeros(self.xs.shape)
                 for r in receivers
             ]
-        )
-        self._log_ranges: dict[float, Array] = {}
+        ).astype(np.float32)
+        self._log_ranges: dict[float, Table] = {}
 
-    def log_ranges(self, height: float) -> Array:
+    def log_ranges(self, height: float) -> Table:
         """Per point and receiver, -10 log10 of the 3-D range to a tag at `height`."""
         table = self._log_ranges.get(height)
         if table is None:
-            table = np.column_stack(
+            table = np.vstack(
                 [
                     -5.0
                     * np.log10(
@@ -129,7 +153,7 @@ class FloorGrid:
                     )
                     for r in self._receivers
                 ]
-            )
+            ).astype(np.float32)
             self._log_ranges[height] = table
         return table
 
@@ -149,16 +173,17 @@ class FloorGrid:
         carries, per reading, the residual and log-range expected under the posterior and the
         residual's Huber weight, which the self-calibration learns from.
         """
-        log_ranges = self.log_ranges(height)[:, indices]
-        inverse_sigma = 1.0 / np.array(sigma)
-        residuals = np.array(excess) - exponent * log_ranges
-        if wall_loss:
-            residuals += wall_loss * self.walls[:, indices]
-        found = posterior(self.xs, self.ys, residuals, inverse_sigma, pull)
+        log_ranges = self.log_ranges(height)[indices]
+        inverse_sigma = 1.0 / np.array(sigma, dtype=np.float32)
+        residuals = log_ranges * np.float32(-exponent)
+        residuals += np.array(excess, dtype=np.float32)[:, None]
+        if wall_loss and self._walled:
+            residuals += np.float32(wall_loss) * self.walls[indices]
+        found = posterior(self.xs, self.ys, self.step, residuals, inverse_sigma, pull)
         # Learning from the residuals at the mean alone biased the receivers' offsets on the
         # real recording (median 1.50 -> 1.73 m): where the posterior is wide its mean sits
         # nearer the middle of the site than the tag.
-        expected = floats(found.weights @ residuals)
+        expected = floats(residuals @ found.weights)
         robust = []
         for residual, inverse in zip(expected, floats(inverse_sigma), strict=True):
             z = abs(residual) * inverse
@@ -170,5 +195,5 @@ class FloorGrid:
             found.cost,
             expected,
             robust,
-            floats(found.weights @ log_ranges),
+            floats(log_ranges @ found.weights),
         )

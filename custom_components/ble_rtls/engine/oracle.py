@@ -22,7 +22,7 @@ from .solver import Fix, floats
 def radio_grids(engine: Engine, radio: TrueRadio, shadowing: bool) -> dict[int, Array]:
     """Per floor, the true mean RSSI (1 m power 0) of every receiver at the engine's grid points.
 
-    In the site's receiver order; made once per oracle.
+    A row per receiver in the site's order, a column per point; made once per oracle.
     """
     order = [r[0] for r in radio.scenario.receivers]
     indices = [order.index(r.id) for r in engine.site.receivers]
@@ -31,7 +31,7 @@ def radio_grids(engine: Engine, radio: TrueRadio, shadowing: bool) -> dict[int, 
         points = zip(floats(grid.xs), floats(grid.ys), strict=True)
         means[floor] = np.array(
             [[radio.mean_rssi(0.0, x, y, floor, i, shadowing) for i in indices] for x, y in points]
-        )
+        ).T
     return means
 
 
@@ -53,6 +53,6 @@ class RadioOracle(Engine):
         noise_2 = self._model_noise_db**2
         spreads = [max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count for r in readings]
         inverse_sigma = 1.0 / np.sqrt(noise_2 + np.array(spreads))
-        residuals = rssi - self._means[floor][:, [r.index for r in readings]]
-        found = posterior(grid.xs, grid.ys, residuals, inverse_sigma)
+        residuals = rssi[:, None] - self._means[floor][[r.index for r in readings]]
+        found = posterior(grid.xs, grid.ys, grid.step, residuals, inverse_sigma)
         return Fix(found.x, found.y, found.covariance, found.cost, [], [])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,7 +39,7 @@ class Fix:
         return math.sqrt(max(float(self.covariance[0, 0] + self.covariance[1, 1]), 0.0))
 
 
-def floats(values: Array) -> list[float]:
+def floats(values: NDArray[np.floating[Any]]) -> list[float]:
     """A 1-D array as Python floats (fast `tolist`, typed)."""
     return cast(list[float], values.tolist())
 

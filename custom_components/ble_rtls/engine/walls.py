@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,7 +17,8 @@ from numpy.typing import NDArray
 from .site import Point, Zone
 
 type Segment = tuple[Point, Point]
-type Coordinate = float | NDArray[np.float64]
+type Coordinates = NDArray[np.floating[Any]]
+type Coordinate = float | Coordinates
 type Place = tuple[Coordinate, Coordinate]
 
 # Edges closer than this to one line are one wall (hand-typed coordinates round differently).
@@ -38,7 +40,7 @@ def crosses(a: Place, b: Point, wall: Segment) -> bool | NDArray[np.bool_]:
 
 
 def crossings(
-    xs: NDArray[np.float64], ys: NDArray[np.float64], to: Point, walls: Iterable[Segment]
+    xs: Coordinates, ys: Coordinates, to: Point, walls: Iterable[Segment]
 ) -> NDArray[np.float64]:
     """How many walls lie between each point (xs[k], ys[k]) and `to`."""
     count = np.zeros(xs.shape)
