@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import json
 import math
 from dataclasses import replace
@@ -19,9 +20,17 @@ from custom_components.ble_rtls.engine.adverts import Advert, read_adverts
 from custom_components.ble_rtls.engine.baselines import StrongestReceiver
 from custom_components.ble_rtls.engine.cli import main
 from custom_components.ble_rtls.engine.engine import Engine
+from custom_components.ble_rtls.engine.render import render_map
 from custom_components.ble_rtls.engine.replay import replay
 from custom_components.ble_rtls.engine.simulate import SCENARIOS, simulate
-from custom_components.ble_rtls.engine.site import PathLoss, load_site, parse_site
+from custom_components.ble_rtls.engine.site import (
+    PathLoss,
+    Receiver,
+    Site,
+    Zone,
+    load_site,
+    parse_site,
+)
 from custom_components.ble_rtls.engine.stream import Estimate
 from custom_components.ble_rtls.engine.tracker import MOTION_MODELS, PositionTracker
 
@@ -392,6 +401,18 @@ def test_update_in_batches_gives_the_same_estimates(house: Path) -> None:
         batched.observe(advert)
     assert got == expected
     assert len(expected) > 100
+
+
+def test_render_draws_the_walls_of_rooms() -> None:
+    """A zone marked as a room has its edges drawn as walls; an open area only its outline."""
+
+    def dark_pixels(walls: bool) -> int:
+        room = Zone("r", "Room", 0, ((0.0, 0.0), (6.0, 0.0), (6.0, 4.0), (0.0, 4.0)), walls)
+        site = Site((Receiver("a", 0.0, 0.0), Receiver("b", 6.0, 4.0)), zones=(room,))
+        with PilImage.open(io.BytesIO(render_map(site, 0, []))) as image:
+            return sum(1 for pixel in image.convert("L").getdata() if pixel < 80)
+
+    assert dark_pixels(True) > 2 * dark_pixels(False)
 
 
 def test_render_draws_the_map_of_a_replay(house: Path, tmp_path: Path) -> None:

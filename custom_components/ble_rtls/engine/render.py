@@ -15,12 +15,14 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from .site import Site
+from .walls import room_walls
 
 MAX_SIDE_PX = 1000
 MARGIN_PX = 40
 ZONE_COLOURS = ((222, 235, 247), (229, 245, 224), (254, 230, 206), (239, 237, 245), (255, 247, 188))
 TAG_COLOUR = (3, 110, 200)
 INK = (40, 40, 40)
+WALL_WIDTH_PX = 4
 
 
 class RenderError(ValueError):
@@ -67,6 +69,8 @@ def render_map(
         if occupancy is not None:
             label += f" ({occupancy.get(zone.id, 0)})"
         draw.text((cx, cy), label, fill=INK, font=font, anchor="mm")
+    for start, end in room_walls(site.zones).get(floor, []):  # the walls the engine counts
+        draw.line([px(*start), px(*end)], fill=INK, width=WALL_WIDTH_PX)
     for receiver in (r for r in site.receivers if r.floor == floor):
         x, y = px(receiver.x, receiver.y)
         draw.rectangle((x - 5, y - 5, x + 5, y + 5), fill=(90, 90, 90))
