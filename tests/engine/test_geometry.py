@@ -110,7 +110,9 @@ def test_exact_rssi_locates_within_a_grid_cell(x: float, y: float, exponent: flo
     grid = FloorGrid(BOUNDS, 0, RECEIVERS, [])
     fix = _fix(grid, _exact(x, y, exponent), 0.05, exponent)
     assert math.hypot(fix.x - x, fix.y - y) < grid.step * math.sqrt(2.0)
-    assert fix.radius < grid.step
+    # Between points no point fits sharp readings, so the fit's cost widens the radius, at
+    # most twofold.
+    assert fix.radius < 2.0 * grid.step
 
 
 def test_vague_readings_give_a_wide_posterior() -> None:
