@@ -7,8 +7,9 @@ object. Per advert it does a dictionary look-up and an append; the solve runs at
 per tag per `emit_interval`.
 
 Pipeline per tag: RSSI per receiver (trimmed window or the paper's Kalman) -> floor choice
--> robust RSSI-domain multilateration with self-calibrated path loss (or a proximity
-fallback with 1-2 receivers) -> still-or-moving tracking -> zone with hysteresis. Adverts of
+-> multilateration as the posterior over a grid of the floor, robust in dB, with
+self-calibrated path loss and the walls of rooms (or a proximity fallback with 1-2
+receivers) -> still-or-moving tracking -> zone with hysteresis. Adverts of
 receivers that also advertise (their `beacon`) measure the receivers' biases instead.
 """
 
