@@ -6,8 +6,9 @@ toward the receivers' RSSI-weighted centroid; the fix is the likelihood-weighted
 points and its covariance their spread. Shadowing and walls make the likelihood lumpy, with
 several hills: the mean weighs them all, where a best-fit point (a local optimiser's, or
 the grid's best point) jumps from one hill to another. Seeds 1-4 of the simulated sites,
-against Levenberg-Marquardt from three starts: zone accuracy house 89.3 -> 91.4 %, office
-85.0 -> 91.0 %; the grid's best point instead of its mean made 82.9 % and 80.6 %.
+against Levenberg-Marquardt from three starts (`ble-rtls bench`): zone accuracy house 89.3
+-> 91.8 %, office 85.0 -> 92.2 %, warehouse 81.8 -> 81.0 %; the grid's best point instead
+of its mean made 82.9 % and 80.6 % in the house and office (seeds 1 and 4).
 
 What a point's model needs per receiver (the log of its 3-D range for the tag's height, and
 how many walls lie between) is computed once per floor and kept.
