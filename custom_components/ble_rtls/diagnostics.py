@@ -8,6 +8,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from . import BleRtlsConfigEntry
+from .engine.walls import room_walls
 from .proxy_stream import proxies
 
 TO_REDACT = {
@@ -77,6 +78,16 @@ async def async_get_config_entry_diagnostics(
                     for index in sorted(engine.calibration.measured)
                 ],
                 "tag_ref_rssi_1m": engine.calibration.tag_ref,
+                # Per floor, how finely positions are weighed and how many walls the zones
+                # marked as rooms give (a room left unmarked shows as missing walls).
+                "grid": {
+                    str(floor): {
+                        "step_m": round(grid.step, 2),
+                        "points": int(grid.xs.size),
+                        "walls": len(room_walls(coordinator.site.zones).get(floor, [])),
+                    }
+                    for floor, grid in engine.grids.items()
+                },
                 "unknown_receivers": engine.unknown_receivers,
             },
             "recent_adverts": len(coordinator.recent_adverts),
