@@ -472,7 +472,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
                         item[CONF_AREA] = user_input[CONF_AREA]
                 if (result := self._try_save("zones", item, errors, placeholders)) is not None:
                     return result
-        defaults: dict[str, Any] = {"floor": 0, CONF_WALLS: False}
+        defaults: dict[str, Any] = {"floor": 0}
         if current is not None:
             polygon_text = "; ".join(f"{x:g},{y:g}" for x, y in current["polygon"])
             defaults |= current | {CONF_POLYGON: polygon_text}

@@ -8,7 +8,6 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from . import BleRtlsConfigEntry
-from .engine.walls import room_walls
 from .proxy_stream import proxies
 
 TO_REDACT = {
@@ -84,7 +83,7 @@ async def async_get_config_entry_diagnostics(
                     str(floor): {
                         "step_m": round(grid.step, 2),
                         "points": int(grid.xs.size),
-                        "walls": len(room_walls(coordinator.site.zones).get(floor, [])),
+                        "walls": len(grid.wall_segments),
                     }
                     for floor, grid in engine.grids.items()
                 },

@@ -19,18 +19,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .site import Receiver
-from .solver import Fix, floats
+from .solver import Array, Fix, Floats, floats
 from .walls import Segment, crossings
 
-type Array = NDArray[np.float64]
 type Table = NDArray[np.float32]
-type Floats = NDArray[np.floating[Any]]
 
 # Points every GRID_STEP_M, or further apart on a floor so large that it would need more
 # than MAX_GRID_POINTS: a fix costs about the same on every site. The posterior is metres
@@ -138,7 +135,7 @@ class FloorGrid:
         self.xs: Table = xs.ravel().astype(np.float32)
         self.ys: Table = ys.ravel().astype(np.float32)
         self._receivers = receivers
-        self._walled = bool(walls)
+        self.wall_segments = tuple(walls)
         self.walls: Table = np.vstack(
             [
                 crossings(self.xs, self.ys, (r.x, r.y), walls)
@@ -188,7 +185,7 @@ class FloorGrid:
         inverse_sigma = 1.0 / np.array(sigma, dtype=np.float32)
         residuals = log_ranges * np.float32(-exponent)
         residuals += np.array(excess, dtype=np.float32)[:, None]
-        if wall_loss and self._walled:
+        if wall_loss and self.wall_segments:
             residuals += np.float32(wall_loss) * self.walls[indices]
         found = posterior(self.xs, self.ys, self.step, residuals, inverse_sigma, pull)
         # Learning from the residuals at the mean alone biased the receivers' offsets on the

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from .engine import MIN_READING_SIGMA_DB, Engine, EngineConfig, _Reading, _TagState
-from .grid import Array, posterior
+from .grid import posterior
 from .simulate import TrueRadio
 from .site import Site
-from .solver import Fix, floats
+from .solver import Array, Fix, floats
 
 
 def radio_grids(engine: Engine, radio: TrueRadio, shadowing: bool) -> dict[int, Array]:

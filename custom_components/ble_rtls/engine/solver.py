@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 type Array = NDArray[np.float64]
+type Floats = NDArray[np.floating[Any]]  # single or double precision
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ class Fix:
         return math.sqrt(max(float(self.covariance[0, 0] + self.covariance[1, 1]), 0.0))
 
 
-def floats(values: NDArray[np.floating[Any]]) -> list[float]:
+def floats(values: Floats) -> list[float]:
     """A 1-D array as Python floats (fast `tolist`, typed)."""
     return cast(list[float], values.tolist())
 
