@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from custom_components.ble_rtls.engine.grid import FloorGrid, Pull
+from custom_components.ble_rtls.engine.grid import NO_PULL, FixRequest, FloorGrid, Pull
 from custom_components.ble_rtls.engine.pathloss import (
     distance,
     expected_rssi,
@@ -92,10 +92,11 @@ def _fix(
     sigma: float,
     exponent: float,
     wall_loss: float = 0.0,
-    pull: Pull | None = None,
+    pull: Pull = NO_PULL,
 ) -> Fix:
     indices = list(range(len(RECEIVERS)))
-    return grid.fix(indices, excess, [sigma] * len(indices), exponent, wall_loss, HEIGHT, pull)
+    request = FixRequest(indices, excess, [sigma] * len(indices), HEIGHT, pull)
+    return grid.fixes([request], exponent, wall_loss)[0]
 
 
 @settings(max_examples=100, deadline=None)

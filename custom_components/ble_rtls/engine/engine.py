@@ -24,7 +24,7 @@ import numpy as np
 
 from .calibration import SelfCalibration
 from .filters import PaperKalman, trimmed_mean
-from .grid import FloorGrid, Pull
+from .grid import FixRequest, FloorGrid, Pull
 from .links import ReceiverLinks
 from .pathloss import distance
 from .site import Site, Tag
@@ -123,6 +123,9 @@ class Engine(StreamLocator[_TagState]):
         )
         self.links = ReceiverLinks(site.receivers)
         self._links_due = -math.inf
+        # Fixes the self-calibration has yet to learn from: tag, declared 1 m power, receivers.
+        self._lessons: list[tuple[str, float | None, list[int], Fix]] = []
+        self._lessons_time = -math.inf
 
     def _observed(self, state: _TagState, index: int, rssi: float) -> None:
         if self.config.rssi_filter == "kalman":
@@ -135,7 +138,18 @@ class Engine(StreamLocator[_TagState]):
         self.links.heard(sender, receiver, rssi)
 
     def update(self, now: float, limit: int | None = None) -> list[Estimate]:
-        """Estimates for the tags due at `now`; the receivers' pairs are fitted first when due."""
+        """Estimates for the tags due at `now`; the receivers' pairs are fitted first when due.
+
+        The self-calibration learns from a second's fixes when the next second begins, so
+        every fix of a second uses the same path loss however the host batches its calls.
+        """
+        if now != self._lessons_time:
+            self._lessons_time = now
+            for tag_id, declared, indices, fix in self._lessons:
+                self.calibration.learn(
+                    tag_id, declared, indices, fix.residuals, fix.weights, fix.log_ranges
+                )
+            self._lessons.clear()
         if self.beacons and now >= self._links_due:
             self._links_due = now + LINKS_EVERY_S
             self.calibration.measure_biases(self.links.biases())
@@ -205,22 +219,47 @@ class Engine(StreamLocator[_TagState]):
             return current
         return best
 
-    def _locate(self, tag_id: str, state: _TagState, now: float) -> Estimate | None:
-        readings = self._readings(state, now)
-        if not readings:
-            return None
-        floor = self._choose_floor(state, readings)
-        if floor != state.floor and state.floor is not None:
-            state.tracker = new_tracker(state.tag.motion)
-        state.floor = floor
-        floors = self._floors
-        on_floor = [r for r in readings if floors[r.index] == floor]
-        if len(on_floor) >= self.config.min_receivers:
-            fix = self._multilaterate(tag_id, state, on_floor, floor)
-            method: Method = "multilateration"
-        else:
-            fix = self._proximity(tag_id, state, on_floor)
-            method = "proximity"
+    def _locate_batch(self, batch: list[tuple[str, _TagState]], now: float) -> list[Estimate]:
+        """The fixes made per floor together (one grid pass), then each tag's track."""
+        located: list[tuple[str, _TagState, int, list[_Reading], FixRequest | None]] = []
+        requests: dict[int, list[FixRequest]] = {}
+        for tag_id, state in batch:
+            readings = self._readings(state, now)
+            if not readings:
+                continue
+            floor = self._choose_floor(state, readings)
+            if floor != state.floor and state.floor is not None:
+                state.tracker = new_tracker(state.tag.motion)
+            state.floor = floor
+            on_floor = [r for r in readings if self._floors[r.index] == floor]
+            request = None
+            if len(on_floor) >= self.config.min_receivers:
+                request = self._request(tag_id, state, on_floor)
+                requests.setdefault(floor, []).append(request)
+            located.append((tag_id, state, floor, on_floor, request))
+        fixes = {floor: iter(self._fixes(floor, batch)) for floor, batch in requests.items()}
+        estimates = []
+        for tag_id, state, floor, readings, request in located:
+            if request is None:
+                fix = self._proximity(tag_id, state, readings)
+                method: Method = "proximity"
+            else:
+                fix = next(fixes[floor])
+                self._lessons.append((tag_id, state.tag.ref_rssi_1m, request.indices, fix))
+                method = "multilateration"
+            estimates.append(self._track(tag_id, state, fix, floor, now, len(readings), method))
+        return estimates
+
+    def _track(
+        self,
+        tag_id: str,
+        state: _TagState,
+        fix: Fix,
+        floor: int,
+        now: float,
+        receivers: int,
+        method: Method,
+    ) -> Estimate:
         tracker = state.tracker
         tracker.update(now, (fix.x, fix.y), fix.covariance)
         x, y = tracker.clamp(*self._bounds[floor])
@@ -232,7 +271,7 @@ class Engine(StreamLocator[_TagState]):
         accuracy = min(max(tracker.radius, state.fix_radius), vaguest)
         state.zone.update(now, floor, float(x), float(y), accuracy, tracker.speed)
         return Estimate(
-            now, tag_id, float(x), float(y), floor, accuracy, state.zone.zone, len(on_floor), method
+            now, tag_id, float(x), float(y), floor, accuracy, state.zone.zone, receivers, method
         )
 
     def _model(
@@ -244,11 +283,10 @@ class Engine(StreamLocator[_TagState]):
         biases = calibration.biases
         return [power + biases[i] for i in indices], calibration.exponent
 
-    def _multilaterate(
-        self, tag_id: str, state: _TagState, readings: list[_Reading], floor: int
-    ) -> Fix:
+    def _request(self, tag_id: str, state: _TagState, readings: list[_Reading]) -> FixRequest:
+        """The readings as the grid takes them: excess over the 1 m power, noise, pull."""
         indices = [r.index for r in readings]
-        ref, exponent = self._model(tag_id, state, indices)
+        ref, _ = self._model(tag_id, state, indices)
         noise_2 = self.calibration.noise_db**2
         sigma = [
             math.sqrt(noise_2 + max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count)
@@ -262,19 +300,14 @@ class Engine(StreamLocator[_TagState]):
             sum(w * positions[i][1] for w, i in zip(weights, indices, strict=True)) / total,
             CENTROID_SIGMA_M**-2,
         )
-        fix = self.grids[floor].fix(
-            indices,
-            [r.rssi - a for r, a in zip(readings, ref, strict=True)],
-            sigma,
-            exponent,
-            self.site.path_loss.wall_loss_db,
-            state.tag.height,
-            pull,
+        excess = [r.rssi - a for r, a in zip(readings, ref, strict=True)]
+        return FixRequest(indices, excess, sigma, state.tag.height, pull)
+
+    def _fixes(self, floor: int, requests: list[FixRequest]) -> list[Fix]:
+        """The fixes of one floor's requests, under the path loss learnt so far."""
+        return self.grids[floor].fixes(
+            requests, self.calibration.exponent, self.site.path_loss.wall_loss_db
         )
-        self.calibration.learn(
-            tag_id, state.tag.ref_rssi_1m, indices, fix.residuals, fix.weights, fix.log_ranges
-        )
-        return fix
 
     def _proximity(self, tag_id: str, state: _TagState, readings: list[_Reading]) -> Fix:
         """1-2 receivers: near the strongest, pulled toward the second; radius is the range."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,55 +59,102 @@ class Pull:
     information: float
 
 
+NO_PULL = Pull(0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class FixRequest:
+    """One tag's readings for a fix.
+
+    Its receivers, each reading minus its expected RSSI at 1 m (dB), each reading's standard
+    deviation (dB), the tag's height and its pull.
+    """
+
+    indices: list[int]
+    excess: list[float]
+    sigma: list[float]
+    height: float
+    pull: Pull = NO_PULL
+
+
+@dataclass(frozen=True, slots=True)
+class Padded:
+    """Requests side by side, a row each, padded to the longest.
+
+    Padding reads nothing (inverse sigma 0), so it adds no cost.
+    """
+
+    index: NDArray[np.intp]
+    excess: Table
+    inverse_sigma: Table
+    pulls: Table  # per row: centre x, centre y, information
+
+
+def padded(requests: Sequence[FixRequest]) -> Padded:
+    """The requests as arrays, one row per request."""
+    width = max(len(r.indices) for r in requests)
+    index: list[int] = []
+    excess: list[float] = []
+    inverse: list[float] = []
+    pulls: list[float] = []
+    for r in requests:
+        padding = width - len(r.indices)
+        index += r.indices
+        index += [0] * padding
+        excess += r.excess
+        excess += [0.0] * padding
+        inverse += [1.0 / s for s in r.sigma]
+        inverse += [0.0] * padding
+        pulls += (r.pull.x, r.pull.y, r.pull.information)
+    shape = (len(requests), width)
+    return Padded(
+        np.array(index, dtype=np.intp).reshape(shape),
+        np.array(excess, dtype=np.float32).reshape(shape),
+        np.array(inverse, dtype=np.float32).reshape(shape),
+        np.array(pulls, dtype=np.float32).reshape((len(requests), 3)),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Posterior:
-    """The points' normalised likelihoods, their mean and covariance, and the least cost."""
+    """Per request, a row each: the points' normalised likelihoods, mean, covariance, cost."""
 
-    weights: Floats
-    x: float
-    y: float
+    weights: Table
+    x: Array
+    y: Array
     covariance: Array
-    cost: float
+    cost: Table
 
 
-def posterior(
-    xs: Floats,
-    ys: Floats,
-    step: float,
-    residuals: Floats,
-    inverse_sigma: Floats,
-    pull: Pull | None = None,
-) -> Posterior:
-    """The posterior over points `xs`, `ys`, `step` apart, of readings with these `residuals`.
+def posterior(grid: FloorGrid, residuals: Table, inverse_sigma: Table, pulls: Table) -> Posterior:
+    """The posteriors over the grid's points of several tags' readings at once.
 
-    `residuals` holds one row per reading, one column per point (dB); `inverse_sigma` each
-    reading's 1 / standard deviation.
+    `residuals` holds per tag (first axis) a row per reading, a column per point (dB);
+    `inverse_sigma` each reading's 1 / standard deviation; `pulls` per tag the pull's centre
+    and information. Side by side, numpy's per-call overhead, most of a lone tag's fix, is
+    paid once per batch.
     """
     z = np.abs(residuals)
-    z *= inverse_sigma[:, None]
-    capped = np.minimum(z, HUBER_K)
+    z *= inverse_sigma[:, :, None]
+    capped = np.minimum(z, np.float32(HUBER_K))
     z += z
     z -= capped
     # Huber per reading, capped * (2 z - capped): z^2 up to K, then 2 K z - K^2.
-    cost = np.einsum("ij,ij->j", z, capped)
-    if pull is not None:
-        cost += pull.information * ((xs - pull.x) ** 2 + (ys - pull.y) ** 2)
-    least = float(cost.min())
+    cost = np.einsum("tkp,tkp->tp", z, capped)
+    centre_x, centre_y, information = pulls[:, 0:1], pulls[:, 1:2], pulls[:, 2:3]
+    cost += information * ((grid.xs - centre_x) ** 2 + (grid.ys - centre_y) ** 2)
+    least = cost.min(axis=1)
     weights = cost
-    weights -= least
-    weights *= -0.5
+    weights -= least[:, None]
+    weights *= np.float32(-0.5)
     np.exp(weights, out=weights)
-    weights /= weights.sum()
-    x = float(weights @ xs)
-    y = float(weights @ ys)
-    dx = xs - x
-    dy = ys - y
-    weighted_dx = weights * dx
-    xy = float(weighted_dx @ dy)
-    cell = step * step / 12.0  # a point stands for a square cell: its own spread per axis
-    covariance = np.array(
-        [[float(weighted_dx @ dx) + cell, xy], [xy, float((weights * dy) @ dy) + cell]]
-    )
+    weights /= weights.sum(axis=1, keepdims=True)
+    # Mean and spread from the points' moments, in double precision.
+    x, y, xx, xy, yy = (weights.astype(np.float64) @ grid.moments).T
+    covariance = np.empty((len(x), 2, 2))
+    covariance[:, 0, 0] = xx - x * x + grid.cell_variance
+    covariance[:, 0, 1] = covariance[:, 1, 0] = xy - x * y
+    covariance[:, 1, 1] = yy - y * y + grid.cell_variance
     return Posterior(weights, x, y, covariance, least)
 
 
@@ -134,6 +182,11 @@ class FloorGrid:
         # a third less time per fix; millimetres of rounding are far below a cell.
         self.xs: Table = xs.ravel().astype(np.float32)
         self.ys: Table = ys.ravel().astype(np.float32)
+        # Per point x, y, x^2, xy, y^2: a posterior's mean and spread in one product.
+        x, y = xs.ravel(), ys.ravel()
+        self.moments: Array = np.column_stack((x, y, x * x, x * y, y * y))
+        # A point stands for a square cell: its own spread along each axis.
+        self.cell_variance = self.step * self.step / 12.0
         self._receivers = receivers
         self.wall_segments = tuple(walls)
         self.walls: Table = np.vstack(
@@ -165,45 +218,75 @@ class FloorGrid:
             self._log_ranges[height] = table
         return table
 
-    def fix(
-        self,
-        indices: list[int],
-        excess: list[float],
-        sigma: list[float],
-        exponent: float,
-        wall_loss: float,
-        height: float,
-        pull: Pull | None = None,
-    ) -> Fix:
-        """The posterior fix of readings modelled as exponent * log_range - wall_loss * walls.
+    def fixes(self, requests: Sequence[FixRequest], exponent: float, wall_loss: float) -> list[Fix]:
+        """The requests' posterior fixes; those of tags at one height are made together.
 
-        `excess` holds each reading minus its receiver's expected RSSI at 1 m. The fix
-        carries, per reading, the residual and log-range expected under the posterior and the
-        residual's Huber weight, which the self-calibration learns from.
+        Readings are modelled as exponent * log_range - wall_loss * walls.
+
+        Each fix carries, per reading, the residual and log-range expected under the
+        posterior and the residual's Huber weight, which the self-calibration learns from.
         """
-        log_ranges = self.log_ranges(height)[indices]
-        inverse_sigma = 1.0 / np.array(sigma, dtype=np.float32)
-        residuals = log_ranges * np.float32(-exponent)
-        residuals += np.array(excess, dtype=np.float32)[:, None]
+        heights: dict[float, list[int]] = {}
+        for position, request in enumerate(requests):
+            heights.setdefault(request.height, []).append(position)
+        fixes: dict[int, Fix] = {}
+        for height, positions in heights.items():
+            batch = [requests[p] for p in positions]
+            fixes.update(
+                zip(positions, self._fixes_at(height, batch, exponent, wall_loss), strict=True)
+            )
+        return [fixes[position] for position in range(len(requests))]
+
+    def _fixes_at(
+        self, height: float, requests: list[FixRequest], exponent: float, wall_loss: float
+    ) -> list[Fix]:
+        rows = padded(requests)
+        log_ranges = self.log_ranges(height)
+        # Each receiver's reading less its 1 m power, as the model expects it at each point.
+        expected = log_ranges * np.float32(exponent)
         if wall_loss and self.wall_segments:
-            residuals += np.float32(wall_loss) * self.walls[indices]
-        found = posterior(self.xs, self.ys, self.step, residuals, inverse_sigma, pull)
+            expected -= np.float32(wall_loss) * self.walls
+        residuals = rows.excess[:, :, None] - expected[rows.index]
+        found = posterior(self, residuals, rows.inverse_sigma, rows.pulls)
         # Learning from the residuals at the mean alone biased the receivers' offsets on the
         # real recording (median 1.50 -> 1.73 m): where the posterior is wide its mean sits
-        # nearer the middle of the site than the tag.
-        expected = floats(residuals @ found.weights)
-        robust = []
-        for residual, inverse in zip(expected, floats(inverse_sigma), strict=True):
-            z = abs(residual) * inverse
-            robust.append(1.0 if z <= HUBER_K else HUBER_K / z)
-        low, high = FIT_RANGE
-        fit = min(max(found.cost / max(len(indices) - 2, 1), low), high)
-        return Fix(
-            found.x,
-            found.y,
-            found.covariance * fit**FIT_POWER,
-            found.cost,
-            expected,
-            robust,
-            floats(log_ranges @ found.weights),
+        # nearer the middle of the site than the tag. Expected over the posterior, per
+        # receiver: one product over the points for every receiver of the floor.
+        tags = np.arange(len(requests))[:, None]
+        mean_residuals = rows.excess - (found.weights @ expected.T)[tags, rows.index]
+        mean_log_ranges = (found.weights @ log_ranges.T)[tags, rows.index]
+        robust = np.float32(HUBER_K) / np.maximum(
+            np.abs(mean_residuals) * rows.inverse_sigma, np.float32(HUBER_K)
         )
+        low, high = FIT_RANGE
+        fixes = []
+        for request, x, y, covariance, cost, residual, weight, log_range in zip(
+            requests,
+            floats(found.x),
+            floats(found.y),
+            found.covariance,
+            floats(found.cost),
+            _rows(mean_residuals),
+            _rows(robust),
+            _rows(mean_log_ranges),
+            strict=True,
+        ):
+            count = len(request.indices)
+            fit = min(max(cost / max(count - 2, 1), low), high)
+            fixes.append(
+                Fix(
+                    x,
+                    y,
+                    covariance * fit**FIT_POWER,
+                    cost,
+                    residual[:count],
+                    weight[:count],
+                    log_range[:count],
+                )
+            )
+        return fixes
+
+
+def _rows(table: Floats) -> list[list[float]]:
+    """A 2-D array as lists of Python floats, a list per row."""
+    return cast(list[list[float]], table.tolist())

@@ -10,16 +10,18 @@ leaves to every method.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .engine import MIN_READING_SIGMA_DB, Engine, EngineConfig, _Reading, _TagState
-from .grid import posterior
+from .grid import FixRequest, Table, padded, posterior
 from .simulate import TrueRadio
 from .site import Site
-from .solver import Array, Fix, floats
+from .solver import Fix, floats
 
 
-def radio_grids(engine: Engine, radio: TrueRadio, shadowing: bool) -> dict[int, Array]:
+def radio_grids(engine: Engine, radio: TrueRadio, shadowing: bool) -> dict[int, Table]:
     """Per floor, the true mean RSSI (1 m power 0) of every receiver at the engine's grid points.
 
     A row per receiver in the site's order, a column per point; made once per oracle.
@@ -30,7 +32,8 @@ def radio_grids(engine: Engine, radio: TrueRadio, shadowing: bool) -> dict[int, 
     for floor, grid in engine.grids.items():
         points = zip(floats(grid.xs), floats(grid.ys), strict=True)
         means[floor] = np.array(
-            [[radio.mean_rssi(0.0, x, y, floor, i, shadowing) for i in indices] for x, y in points]
+            [[radio.mean_rssi(0.0, x, y, floor, i, shadowing) for i in indices] for x, y in points],
+            dtype=np.float32,
         ).T
     return means
 
@@ -45,14 +48,25 @@ class RadioOracle(Engine):
         # What the model leaves out, per reading: the shadowing when it is not told.
         self._model_noise_db = 0.0 if shadowing else radio.scenario.shadowing_db
 
-    def _multilaterate(
-        self, tag_id: str, state: _TagState, readings: list[_Reading], floor: int
-    ) -> Fix:
-        grid = self.grids[floor]
-        rssi = np.array([r.rssi for r in readings]) - self._powers[tag_id]
+    def _request(self, tag_id: str, state: _TagState, readings: list[_Reading]) -> FixRequest:
         noise_2 = self._model_noise_db**2
-        spreads = [max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count for r in readings]
-        inverse_sigma = 1.0 / np.sqrt(noise_2 + np.array(spreads))
-        residuals = rssi[:, None] - self._means[floor][[r.index for r in readings]]
-        found = posterior(grid.xs, grid.ys, grid.step, residuals, inverse_sigma)
-        return Fix(found.x, found.y, found.covariance, found.cost, [], [])
+        return FixRequest(
+            [r.index for r in readings],
+            [r.rssi - self._powers[tag_id] for r in readings],
+            [
+                math.sqrt(noise_2 + max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count)
+                for r in readings
+            ],
+            state.tag.height,
+        )
+
+    def _fixes(self, floor: int, requests: list[FixRequest]) -> list[Fix]:
+        rows = padded(requests)
+        residuals = rows.excess[:, :, None] - self._means[floor][rows.index]
+        found = posterior(self.grids[floor], residuals, rows.inverse_sigma, rows.pulls)
+        return [
+            Fix(x, y, covariance, cost, [], [])
+            for x, y, covariance, cost in zip(
+                floats(found.x), floats(found.y), found.covariance, floats(found.cost), strict=True
+            )
+        ]

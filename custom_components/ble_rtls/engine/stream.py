@@ -6,7 +6,9 @@ all see the same adverts through the same windows and are asked at the same time
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,7 +44,7 @@ class TagStream:
 
 
 class StreamLocator[S: TagStream]:
-    """Buffers adverts per tag; `update` asks `_locate` for each tag that is due."""
+    """Buffers adverts per tag; `update` asks `_locate` (or `_locate_batch`) for the due tags."""
 
     def __init__(self, site: Site, window: float, emit_interval: float) -> None:
         self.site = site
@@ -76,7 +78,9 @@ class StreamLocator[S: TagStream]:
         window.add(advert.time, rssi)
         self._observed(state, index, rssi)
         if advert.time - state.last_heard > self.window:
-            state.next_due = advert.time
+            # Due on the interval's common beat, so every tag is due at the same updates
+            # and the engine fixes them together.
+            state.next_due = math.ceil(advert.time / self.emit_interval) * self.emit_interval
         state.last_heard = advert.time
         return True
 
@@ -88,16 +92,29 @@ class StreamLocator[S: TagStream]:
         than `limit` estimates means none is left.
         """
         estimates: list[Estimate] = []
+        due = self._due(now)
+        while limit is None or len(estimates) < limit:
+            batch = list(itertools.islice(due, None if limit is None else limit - len(estimates)))
+            if not batch:
+                break
+            estimates += self._locate_batch(batch, now)
+        return estimates
+
+    def _due(self, now: float) -> Iterator[tuple[str, S]]:
+        """The tags due at `now`, each moved on to its next due time as it is taken."""
         interval = self.emit_interval
         for tag_id, state in self.tags.items():
             if now >= state.next_due and now - state.last_heard <= self.window:
-                if limit is not None and len(estimates) >= limit:
-                    break
                 state.next_due += interval * (math.floor((now - state.next_due) / interval) + 1.0)
-                estimate = self._locate(tag_id, state, now)
-                if estimate is not None:
-                    estimates.append(estimate)
-        return estimates
+                yield tag_id, state
+
+    def _locate_batch(self, batch: list[tuple[str, S]], now: float) -> list[Estimate]:
+        """Estimates for these tags, by default one by one."""
+        return [
+            estimate
+            for tag_id, state in batch
+            if (estimate := self._locate(tag_id, state, now)) is not None
+        ]
 
     def _new_tag(self, tag_id: str) -> S:
         raise NotImplementedError
