@@ -78,9 +78,9 @@ class StreamLocator[S: TagStream]:
         window.add(advert.time, rssi)
         self._observed(state, index, rssi)
         if advert.time - state.last_heard > self.window:
-            # Due on the interval's common beat, so every tag is due at the same updates
-            # and the engine fixes them together.
-            state.next_due = math.ceil(advert.time / self.emit_interval) * self.emit_interval
+            # Due now, and from then on the interval's common beat, so every tag is due at
+            # the same updates and the engine fixes them together.
+            state.next_due = math.floor(advert.time / self.emit_interval) * self.emit_interval
         state.last_heard = advert.time
         return True
 
