@@ -44,9 +44,10 @@ TICK_INTERVAL: Final = timedelta(seconds=1)
 # twice its radius within one interval.
 PUBLISH_MIN_MOVE: Final = 1.0
 PUBLISH_MOVE_SHARE: Final = 2.0
-# Work between two yields to the event loop: tags located (about 0.2 ms each) and
-# look-ups of a tracked address in a receiver's scanner (a few microseconds each).
-LOCATE_BATCH: Final = 10
+# Work between two yields to the event loop: tags located (about 0.1 ms each, fixed
+# together) and look-ups of a tracked address in a receiver's scanner (a few microseconds
+# each).
+LOCATE_BATCH: Final = 25
 INGEST_BATCH: Final = 2000
 # Published positions a tag's trail on the map keeps, and the map's fastest refresh (s).
 TRAIL: Final = 5

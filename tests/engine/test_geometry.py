@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from custom_components.ble_rtls.engine import grid as grid_module
 from custom_components.ble_rtls.engine.grid import NO_PULL, FixRequest, FloorGrid, Pull
 from custom_components.ble_rtls.engine.pathloss import (
     distance,
@@ -134,6 +135,28 @@ def test_pull_draws_the_fix_toward_its_centre() -> None:
     assert (held.x, held.y) == pytest.approx((7.0, 4.0), abs=grid.step / 2)
     pulled = _fix(grid, excess, 2.0, 2.5, pull=Pull(7.0, 4.0, 0.2))
     assert free.x + 0.1 < pulled.x < 7.0
+
+
+def test_fixes_made_together_equal_fixes_made_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tags heard by different receivers (padded rows), at two heights (two groups), over
+    several passes (a small pass size): each fix is the one its request gets alone."""
+    monkeypatch.setattr(grid_module, "PASS_VALUES", 2 * 5 * 400)
+    grid = FloorGrid(BOUNDS, 0, RECEIVERS, [])
+    requests = []
+    for number, (x, y) in enumerate([(2.0, 3.0), (8.0, 1.0), (5.0, 7.0), (9.0, 6.0), (1.0, 1.0)]):
+        indices = [(number + i) % len(RECEIVERS) for i in range(3 + number % 3)]
+        excess = [_exact(x, y, 2.5)[i] + (-1.5) ** number for i in indices]
+        sigma = [1.0 + 0.5 * i for i in indices]
+        requests.append(FixRequest(indices, excess, sigma, 1.0 + number % 2, Pull(x, y, 0.01)))
+    together = grid.fixes(requests, 2.5, 0.0)
+    for request, fix in zip(requests, together, strict=True):
+        alone = grid.fixes([request], 2.5, 0.0)[0]
+        assert (fix.x, fix.y, fix.cost) == pytest.approx((alone.x, alone.y, alone.cost), abs=1e-4)
+        assert fix.covariance == pytest.approx(alone.covariance, abs=1e-4)
+        assert len(fix.residuals) == len(fix.weights) == len(request.indices)
+        assert fix.residuals == pytest.approx(alone.residuals, abs=1e-4)
+        assert fix.log_ranges == pytest.approx(alone.log_ranges, abs=1e-4)
+    assert len({len(r.indices) for r in requests}) == 3
 
 
 def test_declared_walls_explain_a_room_behind_them() -> None:

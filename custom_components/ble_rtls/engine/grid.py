@@ -48,6 +48,10 @@ HUBER_K = 1.5
 FIT_RANGE = (0.25, 4.0)
 FIT_POWER = 0.5
 MIN_SQUARED_RANGE = 0.25
+# At most this many values (tags x readings x points) in one grid pass, so its arrays stay in
+# the processor's cache: the load benchmark's warehouse (300 tags, 6 readings, 400 points)
+# was located in half the time in passes of 27 tags as in one pass of all.
+PASS_VALUES = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,10 +235,14 @@ class FloorGrid:
             heights.setdefault(request.height, []).append(position)
         fixes: dict[int, Fix] = {}
         for height, positions in heights.items():
-            batch = [requests[p] for p in positions]
-            fixes.update(
-                zip(positions, self._fixes_at(height, batch, exponent, wall_loss), strict=True)
-            )
+            width = max(len(requests[p].indices) for p in positions)
+            size = max(1, PASS_VALUES // (width * len(self.xs)))
+            for start in range(0, len(positions), size):
+                part = positions[start : start + size]
+                batch = [requests[p] for p in part]
+                fixes.update(
+                    zip(part, self._fixes_at(height, batch, exponent, wall_loss), strict=True)
+                )
         return [fixes[position] for position in range(len(requests))]
 
     def _fixes_at(
