@@ -198,8 +198,8 @@ async def test_anchored_site_puts_tags_on_the_map(hass: HomeAssistant, walker: W
 async def test_large_site_ticks_in_batches_and_stops_mid_tick(
     hass: HomeAssistant, enable_bluetooth: None
 ) -> None:
-    """40 tags take four batches; an unload between them ends the tick; ticks never overlap."""
-    load = Load("busy house", 4, 2, 7.0, 40, 3.0, 0, 0.0)
+    """Tags for three batches; an unload between them ends the tick; ticks never overlap."""
+    load = Load("busy house", 4, 2, 7.0, 3 * LOCATE_BATCH, 3.0, 0, 0.0)
     site = LoadSite(load)
     proxies, unregister = register_proxies(hass, site.receivers)
     try:
@@ -218,16 +218,18 @@ async def test_large_site_ticks_in_batches_and_stops_mid_tick(
         located = sum(1 for view in coordinator.tags.values() if view.estimate is not None)
         assert located == load.tags
 
+        # Heard again after a silence: read at once, located from the next beat on.
         for receiver, address, rssi in next(site.seconds(1)):
             proxies[receiver].hear(address, rssi)
-        tick = hass.async_create_task(coordinator.async_process(now + 60.0))
+        await coordinator.async_process(now + 60.0)
+        tick = hass.async_create_task(coordinator.async_process(now + 61.0))
         await asyncio.sleep(0)  # the tick has done its first batch and yielded
-        await coordinator.async_process(now + 61.0)  # overlapping: skipped
+        await coordinator.async_process(now + 62.0)  # overlapping: skipped
         assert await hass.config_entries.async_unload(entry.entry_id)
         await tick
         published = [view.published_at for view in coordinator.tags.values()]
-        assert LOCATE_BATCH <= published.count(now + 60.0) < load.tags
-        assert now + 61.0 not in published
+        assert LOCATE_BATCH <= published.count(now + 61.0) < load.tags
+        assert now + 62.0 not in published
     finally:
         unregister()
 
