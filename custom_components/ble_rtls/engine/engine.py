@@ -140,8 +140,9 @@ class Engine(StreamLocator[_TagState]):
     def update(self, now: float, limit: int | None = None) -> list[Estimate]:
         """Estimates for the tags due at `now`; the receivers' pairs are fitted first when due.
 
-        The self-calibration learns from a second's fixes when the next second begins, so
-        every fix of a second uses the same path loss however the host batches its calls.
+        The self-calibration learns from the fixes made at one `now` when the engine is first
+        asked at a later one, so all fixes made at one `now` use the same path loss, however
+        the host splits them into calls.
         """
         if now != self._lessons_time:
             self._lessons_time = now

@@ -136,7 +136,7 @@ def posterior(grid: FloorGrid, residuals: Table, inverse_sigma: Table, pulls: Ta
     `residuals` holds per tag (first axis) a row per reading, a column per point (dB);
     `inverse_sigma` each reading's 1 / standard deviation; `pulls` per tag the pull's centre
     and information. Side by side, numpy's per-call overhead, most of a lone tag's fix, is
-    paid once per batch.
+    paid once per pass.
     """
     z = np.abs(residuals)
     z *= inverse_sigma[:, :, None]
