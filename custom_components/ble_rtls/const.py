@@ -47,7 +47,7 @@ PUBLISH_MOVE_SHARE: Final = 2.0
 # Work between two yields to the event loop: tags located (fixed together, then published;
 # 0.2-0.3 ms each in the load benchmark) and look-ups of a tracked address in a receiver's
 # scanner (a few microseconds each). In the warehouse load 10, 15 and 25 tags a slice cost
-# the same CPU within the machine's noise (78-87 ms per 1000 adverts); the loop's p99 lag
+# about the same CPU, within the machine's noise (56-87 ms per 1000 adverts); the p99 lag
 # was 13-17, 18-20 and 25 ms.
 LOCATE_BATCH: Final = 15
 INGEST_BATCH: Final = 2000
