@@ -266,33 +266,24 @@ class FloorGrid:
         robust = np.float32(HUBER_K) / np.maximum(
             np.abs(mean_residuals) * rows.inverse_sigma, np.float32(HUBER_K)
         )
-        low, high = FIT_RANGE
-        fixes = []
-        for request, x, y, covariance, cost, residual, weight, log_range in zip(
-            requests,
-            floats(found.x),
-            floats(found.y),
-            found.covariance,
-            floats(found.cost),
-            _rows(mean_residuals),
-            _rows(robust),
-            _rows(mean_log_ranges),
-            strict=True,
-        ):
-            count = len(request.indices)
-            fit = min(max(cost / max(count - 2, 1), low), high)
-            fixes.append(
-                Fix(
-                    x,
-                    y,
-                    covariance * fit**FIT_POWER,
-                    cost,
-                    residual[:count],
-                    weight[:count],
-                    log_range[:count],
-                )
+        counts = [len(request.indices) for request in requests]
+        degrees = np.maximum(np.array(counts, dtype=np.float64) - 2.0, 1.0)
+        fit = np.clip(found.cost / degrees, *FIT_RANGE) ** FIT_POWER
+        covariances = found.covariance * fit[:, None, None]
+        return [
+            Fix(x, y, covariance, cost, residual[:count], weight[:count], log_range[:count])
+            for count, x, y, covariance, cost, residual, weight, log_range in zip(
+                counts,
+                floats(found.x),
+                floats(found.y),
+                covariances,
+                floats(found.cost),
+                _rows(mean_residuals),
+                _rows(robust),
+                _rows(mean_log_ranges),
+                strict=True,
             )
-        return fixes
+        ]
 
 
 def _rows(table: Floats) -> list[list[float]]:
