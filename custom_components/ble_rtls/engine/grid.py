@@ -235,25 +235,22 @@ class FloorGrid:
             heights.setdefault(request.height, []).append(position)
         fixes: dict[int, Fix] = {}
         for height, positions in heights.items():
+            log_ranges = self.log_ranges(height)
+            # Each receiver's reading less its 1 m power, as the model expects it at each point.
+            expected = log_ranges * np.float32(exponent)
+            if wall_loss and self.wall_segments:
+                expected -= np.float32(wall_loss) * self.walls
             width = max(len(requests[p].indices) for p in positions)
             size = max(1, PASS_VALUES // (width * len(self.xs)))
             for start in range(0, len(positions), size):
                 part = positions[start : start + size]
                 batch = [requests[p] for p in part]
-                fixes.update(
-                    zip(part, self._fixes_at(height, batch, exponent, wall_loss), strict=True)
-                )
+                fixes.update(zip(part, self._pass(batch, log_ranges, expected), strict=True))
         return [fixes[position] for position in range(len(requests))]
 
-    def _fixes_at(
-        self, height: float, requests: list[FixRequest], exponent: float, wall_loss: float
-    ) -> list[Fix]:
+    def _pass(self, requests: list[FixRequest], log_ranges: Table, expected: Table) -> list[Fix]:
+        """One pass: requests of tags at the height of `log_ranges`, `expected` the model."""
         rows = padded(requests)
-        log_ranges = self.log_ranges(height)
-        # Each receiver's reading less its 1 m power, as the model expects it at each point.
-        expected = log_ranges * np.float32(exponent)
-        if wall_loss and self.wall_segments:
-            expected -= np.float32(wall_loss) * self.walls
         residuals = rows.excess[:, :, None] - expected[rows.index]
         found = posterior(self, residuals, rows.inverse_sigma, rows.pulls)
         # Learning from the residuals at the mean alone biased the receivers' offsets on the
