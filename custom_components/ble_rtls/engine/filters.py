@@ -9,6 +9,8 @@ packets and so depends on how often the tag advertises.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections import deque
 from dataclasses import dataclass
 
@@ -28,31 +30,37 @@ def trimmed_mean(values: list[float]) -> float:
 
 
 class RssiWindow:
-    """Readings of the last `span` seconds, at most `max_samples` of them."""
+    """Readings of the last `span` seconds, at most `max_samples` of them.
 
-    __slots__ = ("_samples", "span")
+    Times and values are kept in two deques, so the values come out as a list at C speed.
+    """
+
+    __slots__ = ("_rssi", "_times", "span")
 
     def __init__(self, span: float, max_samples: int = 64) -> None:
         self.span = span
-        self._samples: deque[tuple[float, float]] = deque(maxlen=max_samples)
+        self._times: deque[float] = deque(maxlen=max_samples)
+        self._rssi: deque[float] = deque(maxlen=max_samples)
 
     def add(self, time: float, rssi: float) -> None:
         """Record one reading."""
-        self._samples.append((time, rssi))
+        self._times.append(time)
+        self._rssi.append(rssi)
 
     def values(self, now: float, recent: float | None = None) -> list[float]:
         """Readings no older than `span` seconds before `now`; older ones are dropped.
 
         With `recent` shorter than `span`, only the readings of the last `recent` seconds.
         """
-        samples = self._samples
+        times, rssi = self._times, self._rssi
         horizon = now - self.span
-        while samples and samples[0][0] < horizon:
-            samples.popleft()
+        while times and times[0] < horizon:
+            times.popleft()
+            rssi.popleft()
         if recent is not None and recent < self.span:
-            since = now - recent
-            return [rssi for time, rssi in samples if time >= since]
-        return [rssi for _, rssi in samples]
+            start = bisect.bisect_left(times, now - recent)
+            return list(itertools.islice(rssi, start, None))
+        return list(rssi)
 
 
 @dataclass(slots=True)
