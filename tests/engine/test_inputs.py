@@ -34,6 +34,7 @@ GOOD: dict[str, Any] = {
         }
     ],
     "path_loss": {"exponent": 2.2, "ref_rssi_1m": -59},
+    "survey": [{"x": 4, "y": 3, "floor": 0, "rssi": {"a": -70, "b": -75.5, "c": -72}}],
     "unknown_extra_field": True,
 }
 
@@ -61,6 +62,9 @@ def test_good_site_parses_with_defaults() -> None:
     assert not site.zones[0].walls and site.path_loss.wall_loss_db == 4.0
     assert parse_site(_with("zones.0.walls", True)).zones[0].walls
     assert site.zones[0].name == "Loading dock"
+    (point,) = site.survey
+    assert (point.x, point.y, point.floor, point.height) == (4.0, 3.0, 0, 1.0)
+    assert dict(point.rssi) == {"a": -70.0, "b": -75.5, "c": -72.0}
 
 
 @pytest.mark.parametrize(
@@ -101,6 +105,16 @@ def test_good_site_parses_with_defaults() -> None:
         (
             GOOD | {"receivers": [r | {"beacon": "same"} for r in GOOD["receivers"]]},
             "receivers (b): beacon: 'same' is another's beacon",
+        ),
+        (_with("survey.0.x", math.nan), "survey[0]: x: must be finite"),
+        (_with("survey.0.floor", 2), "survey[0]: floor: unknown floor 2"),
+        (_with("survey.0.rssi", [-70]), "survey[0]: rssi: must be an object"),
+        (_with("survey.0.rssi.z", -70), "survey[0]: rssi: 'z' is not a receiver of the site"),
+        (_with("survey.0.rssi.b", "loud"), "survey[0]: rssi: b: must be a number"),
+        (_with("survey.0.rssi.b", 40), "survey[0]: rssi: b: must be between -130 and 20 dBm"),
+        (
+            _with("survey.0.rssi.c", ...),
+            "survey[0]: rssi: needs at least 3 receivers on floor 0, got 2",
         ),
     ],
 )

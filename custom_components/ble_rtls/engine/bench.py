@@ -121,15 +121,28 @@ def load_dataset(folder: Path) -> Dataset:
 
 
 def simulated_dataset(
-    scenario: str, duration: float, seed: int, receivers_advertise: bool = False
+    scenario: str,
+    duration: float,
+    seed: int,
+    receivers_advertise: bool = False,
+    survey_spacing: float = 0.0,
 ) -> Dataset:
-    """A built-in scenario, simulated in memory; its receivers may advertise too."""
-    described = replace(SCENARIOS[scenario](), receivers_advertise=receivers_advertise)
+    """A built-in scenario, simulated in memory.
+
+    Its receivers may advertise too, and its rooms be surveyed.
+    """
+    described = replace(
+        SCENARIOS[scenario](),
+        receivers_advertise=receivers_advertise,
+        survey_spacing=survey_spacing,
+    )
     document, adverts, rows, radio = simulate(described, duration, seed)
     grouped: dict[str, list[tuple[float, float, float, str]]] = {}
     for t, tag, x, y, _, zone in rows:
         grouped.setdefault(tag, []).append((t, x, y, zone))
     name = f"simulated {scenario}" + (", receivers advertise" if receivers_advertise else "")
+    if survey_spacing > 0:
+        name += f", surveyed every {survey_spacing:g} m"
     return Dataset(name, parse_site(document, scenario), adverts, _truths(grouped), radio)
 
 
@@ -288,11 +301,15 @@ def _per_hour(value: float | None) -> str:
 
 
 def default_datasets(
-    data_dirs: list[Path], duration: float, seed: int, receivers_advertise: bool = False
+    data_dirs: list[Path],
+    duration: float,
+    seed: int,
+    receivers_advertise: bool = False,
+    survey_spacing: float = 0.0,
 ) -> Iterable[Dataset]:
     """The simulated scenarios, then each recorded dataset folder."""
     for scenario in SCENARIOS:
-        yield simulated_dataset(scenario, duration, seed, receivers_advertise)
+        yield simulated_dataset(scenario, duration, seed, receivers_advertise, survey_spacing)
     for folder in data_dirs:
         yield load_dataset(folder)
 

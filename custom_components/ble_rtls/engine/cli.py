@@ -15,6 +15,7 @@ from .simulate import SCENARIOS, write_simulation
 from .site import SiteError, load_site
 
 ADVERTISE_HELP = "simulated receivers also send a beacon, which the others hear"
+SURVEY_HELP = "survey points this many metres apart in every simulated room (0: none)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     simulate_cmd.add_argument("--seed", type=int, default=1)
     simulate_cmd.add_argument("--out", required=True, type=Path, help="output folder")
     simulate_cmd.add_argument("--receivers-advertise", action="store_true", help=ADVERTISE_HELP)
+    simulate_cmd.add_argument("--survey-spacing", type=float, default=0.0, help=SURVEY_HELP)
 
     bench_cmd = commands.add_parser(
         "bench", help="engine vs baselines on simulated and recorded sites"
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench_cmd.add_argument("--seed", type=int, default=1)
     bench_cmd.add_argument("--receivers-advertise", action="store_true", help=ADVERTISE_HELP)
+    bench_cmd.add_argument("--survey-spacing", type=float, default=0.0, help=SURVEY_HELP)
 
     render_cmd = commands.add_parser("render", help="draw the map at the end of POSITIONS.csv")
     render_cmd.add_argument("--site", required=True, type=Path)
@@ -66,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
             return _replay(args)
         if args.command == "simulate":
             folder = write_simulation(
-                args.out, args.scenario, args.duration, args.seed, args.receivers_advertise
+                args.out,
+                args.scenario,
+                args.duration,
+                args.seed,
+                args.receivers_advertise,
+                args.survey_spacing,
             )
             print(f"wrote {folder}/SITE.json, ADVERTS.csv, TRUTH.csv")
             return 0
@@ -103,7 +111,9 @@ def _bench(args: argparse.Namespace) -> int:
     if data_dirs is None:
         shared = Path.cwd().parent / "shared" / "data"
         data_dirs = sorted(p for p in shared.glob("*") if (p / "TRUTH.csv").exists())
-    datasets = default_datasets(data_dirs, args.duration, args.seed, args.receivers_advertise)
+    datasets = default_datasets(
+        data_dirs, args.duration, args.seed, args.receivers_advertise, args.survey_spacing
+    )
     scores = run(datasets, progress_to_stderr)
     print(table(scores))
     return 0

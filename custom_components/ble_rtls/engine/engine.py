@@ -30,6 +30,7 @@ from .pathloss import distance
 from .site import Site, Tag
 from .solver import Fix
 from .stream import Estimate, Method, StreamLocator, TagStream
+from .survey import SurveyMap
 from .tracker import Tracker, new_tracker
 from .walls import room_walls
 from .zones import ZoneMap, ZoneTracker
@@ -54,8 +55,10 @@ MIN_READING_SIGMA_DB = 1.0
 # warehouse 3.33 -> 2.96 m, office the same; zone accuracy +0.5 to +2.9 points; standing
 # tags' zone changes in the warehouse 5.5 -> 2.4 per hour; the real recording 1.56 -> 1.51 m.
 CENTROID_SIGMA_M = 5.0
-# How often the receivers that hear each other are fitted again (links.py).
+# How often the receivers that hear each other are fitted again (links.py), and the survey's
+# corrections worked out again under the path loss learnt since (survey.py).
 LINKS_EVERY_S = 30.0
+SURVEY_EVERY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,18 @@ class Engine(StreamLocator[_TagState]):
         )
         self.links = ReceiverLinks(site.receivers)
         self._links_due = -math.inf
+        surveyed = {p.floor for p in site.survey}
+        self._surveys = {
+            floor: SurveyMap(
+                [p for p in site.survey if p.floor == floor],
+                grid,
+                site.receivers,
+                self.receiver_index,
+            )
+            for floor, grid in self.grids.items()
+            if floor in surveyed
+        }
+        self._survey_due = -math.inf
         # Fixes the self-calibration has yet to learn from: tag, declared 1 m power, receivers.
         self._lessons: list[tuple[str, float | None, list[int], Fix]] = []
         self._lessons_time = -math.inf
@@ -154,6 +169,13 @@ class Engine(StreamLocator[_TagState]):
         if self.beacons and now >= self._links_due:
             self._links_due = now + LINKS_EVERY_S
             self.calibration.measure_biases(self.links.biases())
+        if self._surveys and now >= self._survey_due:
+            self._survey_due = now + SURVEY_EVERY_S
+            calibration = self.calibration
+            for floor, survey in self._surveys.items():
+                self.grids[floor].correction = survey.corrections(
+                    calibration.biases, calibration.exponent, self.site.path_loss.wall_loss_db
+                )
         return super().update(now, limit)
 
     def _new_tag(self, tag_id: str) -> _TagState:

@@ -175,6 +175,7 @@ class FloorGrid:
         receivers: Sequence[Receiver],
         walls: Sequence[Segment],
     ) -> None:
+        self.floor = floor
         (low_x, low_y), (high_x, high_y) = bounds
         area = (high_x - low_x) * (high_y - low_y)
         self.step = max(GRID_STEP_M, math.sqrt(area / MAX_GRID_POINTS))
@@ -202,6 +203,8 @@ class FloorGrid:
             ]
         ).astype(np.float32)
         self._log_ranges: dict[float, Table] = {}
+        # What a survey measured the model to miss, per receiver and point (survey.py).
+        self.correction: Table | None = None
 
     def log_ranges(self, height: float) -> Table:
         """Per point and receiver, -10 log10 of the 3-D range to a tag at `height`."""
@@ -225,7 +228,8 @@ class FloorGrid:
     def fixes(self, requests: Sequence[FixRequest], exponent: float, wall_loss: float) -> list[Fix]:
         """The requests' posterior fixes; those of tags at one height are made together.
 
-        Readings are modelled as exponent * log_range - wall_loss * walls.
+        Readings are modelled as exponent * log_range - wall_loss * walls, plus the survey's
+        correction if there is one.
 
         Each fix carries, per reading, the residual and log-range expected under the
         posterior and the residual's Huber weight, which the self-calibration learns from.
@@ -240,6 +244,8 @@ class FloorGrid:
             expected = log_ranges * np.float32(exponent)
             if wall_loss and self.wall_segments:
                 expected -= np.float32(wall_loss) * self.walls
+            if self.correction is not None:
+                expected += self.correction
             width = max(len(requests[p].indices) for p in positions)
             size = max(1, PASS_VALUES // (width * len(self.xs)))
             for start in range(0, len(positions), size):

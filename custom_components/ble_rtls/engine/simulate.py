@@ -19,7 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .adverts import Advert, write_adverts
-from .site import MotionClass, Point, polygon_area
+from .filters import trimmed_mean
+from .site import MIN_SURVEY_RECEIVERS, MotionClass, Point, polygon_area
 from .walls import Segment, crosses
 from .zones import contains
 
@@ -31,6 +32,8 @@ SENSITIVITY_DBM = -94.0
 ADVERT_INTERVAL: dict[MotionClass, float] = {"asset": 1.0, "person": 0.5, "vehicle": 0.25}
 BEACON_INTERVAL = 1.0
 TAG_HEIGHT = 1.0
+# A survey point: a tag held at the place for 10 s, advertising twice a second.
+SURVEY_PACKETS = 20
 SPEED: dict[MotionClass, tuple[float, float]] = {
     "asset": (0.0, 0.0),
     "person": (0.8, 1.5),
@@ -76,6 +79,7 @@ class Scenario:
     wall_loss_db: float = 4.0
     packet_loss: float = 0.1
     receivers_advertise: bool = False  # each also sends a beacon once a second
+    survey_spacing: float = 0.0  # survey points this far apart in every room; 0: no survey
 
 
 def _grid_rooms(
@@ -355,7 +359,8 @@ def simulate(
             if time >= beacon.next_advert:
                 adverts += beacon.send(time, radio)
     beacon_ids = {receivers[beacon.index][0]: beacon.id for beacon in beacons}
-    site = {
+    survey = _survey(radio, np.random.default_rng([seed, 2]))
+    site: dict[str, object] = {
         "receivers": [
             {"id": r, "x": x, "y": y, "z": z - f * FLOOR_HEIGHT, "floor": f}
             | ({"beacon": beacon_ids[r]} if r in beacon_ids else {})
@@ -377,6 +382,7 @@ def simulate(
             "exponent": scenario.declared_exponent,
             "ref_rssi_1m": scenario.declared_ref_rssi,
         },
+        **({"survey": survey} if survey else {}),
         "simulation": {
             "scenario": scenario.name,
             "seed": seed,
@@ -385,6 +391,45 @@ def simulate(
         },
     }
     return site, adverts, truth, radio
+
+
+def _survey(radio: TrueRadio, rng: np.random.Generator) -> list[dict[str, object]]:
+    """Survey points every `survey_spacing` metres in each room, as a user would take them.
+
+    A tag of its own power stands at each for SURVEY_PACKETS adverts; a receiver that got at
+    least three gives the trimmed mean of what it got. From its own random stream, so the
+    tags' adverts are the same with or without a survey.
+    """
+    scenario = radio.scenario
+    spacing = scenario.survey_spacing
+    if spacing <= 0:
+        return []
+    power = scenario.declared_ref_rssi + float(rng.uniform(-1, 1)) * scenario.tag_power_spread_db
+    points: list[dict[str, object]] = []
+    for room in scenario.rooms:
+        columns = max(1, round((room.x1 - room.x0) / spacing))
+        rows = max(1, round((room.y1 - room.y0) / spacing))
+        for column in range(columns):
+            for row in range(rows):
+                x = room.x0 + (column + 0.5) * (room.x1 - room.x0) / columns
+                y = room.y0 + (row + 0.5) * (room.y1 - room.y0) / rows
+                heard: dict[str, float] = {}
+                on_floor = 0
+                for i, (rid, _, _, _, floor) in enumerate(scenario.receivers):
+                    mean = radio.mean_rssi(power, x, y, room.floor, i)
+                    packets = [
+                        float(rssi)
+                        for _ in range(SURVEY_PACKETS)
+                        if (rssi := _received(rng, scenario, mean)) is not None
+                    ]
+                    if len(packets) >= 3:
+                        heard[rid] = round(trimmed_mean(packets), 1)
+                        on_floor += floor == room.floor
+                if on_floor >= MIN_SURVEY_RECEIVERS:
+                    points.append(
+                        {"x": round(x, 2), "y": round(y, 2), "floor": room.floor, "rssi": heard}
+                    )
+    return points
 
 
 def _received(rng: np.random.Generator, scenario: Scenario, mean: float) -> int | None:
@@ -446,11 +491,16 @@ def write_simulation(
     duration: float,
     seed: int,
     receivers_advertise: bool = False,
+    survey_spacing: float = 0.0,
 ) -> Path:
     """Write SITE.json, ADVERTS.csv and TRUTH.csv for a built-in scenario into `out_dir`."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    described = replace(SCENARIOS[scenario](), receivers_advertise=receivers_advertise)
+    described = replace(
+        SCENARIOS[scenario](),
+        receivers_advertise=receivers_advertise,
+        survey_spacing=survey_spacing,
+    )
     site, adverts, truth, _ = simulate(described, duration, seed)
     (folder / "SITE.json").write_text(json.dumps(site, indent=1), encoding="utf-8")
     write_adverts(folder / "ADVERTS.csv", adverts)

@@ -22,6 +22,9 @@ DEFAULT_REF_RSSI_1M = -59.0
 DEFAULT_TAG_HEIGHT = 1.0
 DEFAULT_WALL_LOSS_DB = 4.0
 MAX_WALL_LOSS_DB = 20.0
+# A survey point needs this many receivers on its floor: fewer say nothing about the place.
+MIN_SURVEY_RECEIVERS = 3
+RSSI_RANGE_DBM = (-130.0, 20.0)
 
 
 class SiteError(ValueError):
@@ -63,6 +66,21 @@ class Zone:
 
 
 @dataclass(frozen=True, slots=True)
+class SurveyPoint:
+    """A survey point: what the receivers heard of a tag standing at a known place.
+
+    dBm as received, by receiver id; it maps where the site's radio departs from the model
+    (survey.py).
+    """
+
+    x: float
+    y: float
+    floor: int
+    rssi: tuple[tuple[str, float], ...]
+    height: float = DEFAULT_TAG_HEIGHT
+
+
+@dataclass(frozen=True, slots=True)
 class PathLoss:
     """Declared log-distance defaults; the engine refines them from live data."""
 
@@ -79,6 +97,7 @@ class Site:
     tags: tuple[Tag, ...] = ()
     zones: tuple[Zone, ...] = ()
     path_loss: PathLoss = field(default_factory=PathLoss)
+    survey: tuple[SurveyPoint, ...] = ()
 
     @property
     def floors(self) -> tuple[int, ...]:
@@ -142,7 +161,13 @@ def parse_site(data: Any, source: str = "SITE.json", *, allow_empty: bool = Fals
         for i, item in enumerate(_list(data, "zones", source, required=False))
     )
     _unique([z.id for z in zones], f"{source}: zones")
-    return Site(receivers, tags, zones, _path_loss(data.get("path_loss"), f"{source}: path_loss"))
+    floor_of = {r.id: r.floor for r in receivers}
+    survey = tuple(
+        _survey_point(item, f"{source}: survey[{i}]", floor_of)
+        for i, item in enumerate(_list(data, "survey", source, required=False))
+    )
+    path_loss = _path_loss(data.get("path_loss"), f"{source}: path_loss")
+    return Site(receivers, tags, zones, path_loss, survey)
 
 
 def _list(data: dict[str, Any], key: str, source: str, *, required: bool) -> list[Any]:
@@ -277,6 +302,38 @@ def _zone(raw: Any, where: str, floors: set[int]) -> Zone:
     if not isinstance(walls, bool):
         raise SiteError(f"{where}: walls: must be true or false, got {walls!r}")
     return Zone(id=zid, name=name, floor=floor, polygon=tuple(polygon), walls=walls)
+
+
+def _survey_point(raw: Any, where: str, floor_of: dict[str, int]) -> SurveyPoint:
+    item = _object(raw, where)
+    floor = _floor(item, where)
+    if floor not in floor_of.values():
+        raise SiteError(f"{where}: floor: unknown floor {floor}, no receiver is on it")
+    heard = item.get("rssi")
+    if not isinstance(heard, dict):
+        raise SiteError(f"{where}: rssi: must be an object of receiver id to dBm")
+    low, high = RSSI_RANGE_DBM
+    for receiver_id in heard:
+        if receiver_id not in floor_of:
+            raise SiteError(f"{where}: rssi: {receiver_id!r} is not a receiver of the site")
+        value = _number(heard, receiver_id, f"{where}: rssi")
+        if not low <= value <= high:
+            raise SiteError(
+                f"{where}: rssi: {receiver_id}: must be between {low:g} and {high:g} dBm"
+            )
+    on_floor = sum(1 for receiver_id in heard if floor_of[receiver_id] == floor)
+    if on_floor < MIN_SURVEY_RECEIVERS:
+        raise SiteError(
+            f"{where}: rssi: needs at least {MIN_SURVEY_RECEIVERS} receivers on floor {floor},"
+            f" got {on_floor}"
+        )
+    return SurveyPoint(
+        x=_number(item, "x", where),
+        y=_number(item, "y", where),
+        floor=floor,
+        rssi=tuple((receiver_id, float(value)) for receiver_id, value in heard.items()),
+        height=_number(item, "height", where, DEFAULT_TAG_HEIGHT),
+    )
 
 
 def _path_loss(raw: Any, where: str) -> PathLoss:

@@ -1,0 +1,88 @@
+"""Survey points: the corrections they give the grid, and what they do for the fixes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from custom_components.ble_rtls.engine.bench import score, simulated_dataset
+from custom_components.ble_rtls.engine.engine import Engine
+from custom_components.ble_rtls.engine.grid import FloorGrid
+from custom_components.ble_rtls.engine.replay import replay
+from custom_components.ble_rtls.engine.site import Receiver, SurveyPoint
+from custom_components.ble_rtls.engine.survey import SurveyMap
+
+RECEIVERS = [
+    Receiver("a", 0.0, 0.0, 2.0),
+    Receiver("b", 20.0, 0.0, 2.0, rssi_offset=3.0),
+    Receiver("c", 20.0, 20.0, 2.0),
+    Receiver("d", 0.0, 20.0, 2.0),
+    Receiver("up", 10.0, 10.0, 5.0, floor=1),
+]
+EXPONENT = 2.5
+OFFSET_OF_A = 4.0  # what the model misses for receiver a, everywhere (dB)
+SPOT, SPOT_DB = (12.5, 12.5), -6.0  # and a shadow on receiver c around a surveyed place
+
+
+def _deviation(index: int, x: float, y: float) -> float:
+    if index == 0:
+        return OFFSET_OF_A
+    if index == 2:
+        return SPOT_DB * math.exp(-math.dist((x, y), SPOT) ** 2 / (2 * 3.0**2))
+    return 0.0
+
+
+def _survey(power: float) -> list[SurveyPoint]:
+    """Exact readings (as received, before each receiver's offset) every 5 m."""
+    points = []
+    for x in np.arange(2.5, 20.0, 5.0):
+        for y in np.arange(2.5, 20.0, 5.0):
+            rssi = []
+            for i, r in enumerate(RECEIVERS[:4]):
+                squared = (x - r.x) ** 2 + (y - r.y) ** 2 + (r.z - 1.0) ** 2
+                model = -5.0 * EXPONENT * math.log10(squared)
+                value = power + model + _deviation(i, float(x), float(y)) - r.rssi_offset
+                rssi.append((r.id, value))
+            points.append(SurveyPoint(float(x), float(y), 0, tuple(rssi)))
+    return points
+
+
+def test_corrections_recover_what_the_model_misses_but_not_the_tags_power() -> None:
+    grid = FloorGrid(((0.0, 0.0), (20.0, 20.0)), 0, RECEIVERS, [])
+    index = {r.id: i for i, r in enumerate(RECEIVERS)}
+    quiet, loud = (
+        SurveyMap(_survey(power), grid, RECEIVERS, index).corrections(
+            [0.0] * len(RECEIVERS), EXPONENT, 4.0
+        )
+        for power in (-65.0, -50.0)
+    )
+    assert quiet == pytest.approx(loud, abs=1e-3)  # the surveying tag's power is taken off
+    at_spot = int(np.argmin(np.hypot(grid.xs - SPOT[0], grid.ys - SPOT[1])))
+    far = int(np.argmin(np.hypot(grid.xs - 2.5, grid.ys - 2.5)))
+    # Each point's mean over its receivers is taken off, so a's offset shows as 3/4 of it
+    # against the others: what positions depend on is the difference between receivers.
+    relative = quiet[:, at_spot] - quiet[1, at_spot]
+    assert relative[0] == pytest.approx(OFFSET_OF_A, abs=0.8)
+    assert relative[2] == pytest.approx(SPOT_DB, abs=1.5)
+    assert quiet[2, far] - quiet[1, far] == pytest.approx(0.0, abs=0.8)
+    assert not quiet[4].any()  # the receiver upstairs heard nothing of this floor's survey
+
+
+def test_a_survey_makes_the_simulated_sites_fixes_better() -> None:
+    """The same adverts of the simulated office, with and without survey points 6 m apart."""
+    plain = simulated_dataset("office", 240.0, 2)
+    surveyed = simulated_dataset("office", 240.0, 2, survey_spacing=6.0)
+    assert plain.adverts == surveyed.adverts and not plain.site.survey
+    assert len(surveyed.site.survey) >= 6
+    assert all(
+        sum(1 for rid, _ in p.rssi if rid in {r.id for r in surveyed.site.receivers}) >= 3
+        for p in surveyed.site.survey
+    )
+    before, after = (
+        score(dataset, "engine", list(replay(Engine(dataset.site), dataset.adverts)), 1.0)
+        for dataset in (plain, surveyed)
+    )
+    assert after.median < 0.9 * before.median
+    assert after.zone_accuracy > before.zone_accuracy
