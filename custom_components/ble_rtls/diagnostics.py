@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
@@ -77,13 +78,18 @@ async def async_get_config_entry_diagnostics(
                     for index in sorted(engine.calibration.measured)
                 ],
                 "tag_ref_rssi_1m": engine.calibration.tag_ref,
-                # Per floor, how finely positions are weighed and how many walls the zones
-                # marked as rooms give (a room left unmarked shows as missing walls).
+                # Per floor, how finely positions are weighed, how many walls the zones
+                # marked as rooms give (a room left unmarked shows as missing walls), the
+                # survey points and how far they move the model (RMS dB, None before use).
                 "grid": {
                     str(floor): {
                         "step_m": round(grid.step, 2),
                         "points": int(grid.xs.size),
                         "walls": len(grid.wall_segments),
+                        "survey_points": sum(p.floor == floor for p in coordinator.site.survey),
+                        "survey_correction_db": None
+                        if grid.correction is None
+                        else round(float(np.sqrt(np.mean(grid.correction**2))), 2),
                     }
                     for floor, grid in engine.grids.items()
                 },

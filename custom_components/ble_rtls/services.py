@@ -1,7 +1,11 @@
-"""Actions: calibrate a tag, export recent adverts for replay, reload, acknowledge a panic."""
+"""Actions: calibrate a tag, survey the site, export adverts for replay, reload, acknowledge.
+
+Acknowledge: a companion phone's panic.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import statistics
@@ -22,20 +26,25 @@ from homeassistant.util import slugify
 from .const import CONF_SITE, DOMAIN
 from .coordinator import device_item
 from .engine.adverts import Advert, write_adverts
+from .engine.engine import Engine
 from .engine.pathloss import fit_path_loss
-from .site_config import replace_item
+from .engine.site import MIN_SURVEY_RECEIVERS, Site, SiteError
+from .site_config import replace_item, validate_document
 
 if TYPE_CHECKING:
     from . import BleRtlsConfigEntry
 
 SERVICE_CALIBRATE = "calibrate"
+SERVICE_ADD_SURVEY_POINT = "add_survey_point"
+SERVICE_CLEAR_SURVEY = "clear_survey"
 SERVICE_EXPORT_ADVERTS = "export_adverts"
 SERVICE_RELOAD = "reload"
 SERVICE_ACKNOWLEDGE_PANIC = "acknowledge_panic"
 ATTR_DEVICE_ID = "device_id"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 
-CALIBRATE_SCHEMA = vol.Schema(
+# A tag at a known spot: calibrating it, or taking a survey point there.
+SPOT_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_DEVICE_ID): cv.string,
         vol.Required("x"): vol.Coerce(float),
@@ -53,7 +62,21 @@ def async_setup_services(hass: HomeAssistant) -> None:
         DOMAIN,
         SERVICE_CALIBRATE,
         partial(_async_calibrate, hass),
-        schema=CALIBRATE_SCHEMA,
+        schema=SPOT_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_ADD_SURVEY_POINT,
+        partial(_async_add_survey_point, hass),
+        schema=SPOT_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_CLEAR_SURVEY,
+        partial(_async_clear_survey, hass),
+        schema=ENTRY_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
     hass.services.async_register(
@@ -118,8 +141,10 @@ def _write_export(folder: Path, adverts: list[Advert], document: dict[str, Any])
     (folder / "SITE.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
 
 
-async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
-    """Fit the tag's RSSI at 1 m from what the receivers hear while it stands at (x, y)."""
+def _tag_at_spot(
+    hass: HomeAssistant, call: ServiceCall
+) -> tuple[BleRtlsConfigEntry, str, Engine, int]:
+    """The site, tag, engine and floor of an action about a tag standing at a known spot."""
     device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
     found = None
     if device is not None:
@@ -139,8 +164,35 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
             translation_key="too_few_receivers",
             translation_placeholders={"count": "0"},
         )
+    floor = call.data.get("floor", site.floors[0])
+    if floor not in site.floors:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_floor",
+            translation_placeholders={"floor": str(floor)},
+        )
+    return entry, tag_id, engine, floor
+
+
+def _hearing(site: Site, rssi: dict[str, float], floor: int) -> int:
+    """How many receivers on `floor` are in `rssi`; at least three, or the action fails."""
+    count = sum(1 for r in site.receivers if r.id in rssi and r.floor == floor)
+    if count < MIN_SURVEY_RECEIVERS:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="too_few_receivers",
+            translation_placeholders={"count": str(count)},
+        )
+    return count
+
+
+async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    """Fit the tag's RSSI at 1 m from what the receivers hear while it stands at (x, y)."""
+    entry, tag_id, engine, floor = _tag_at_spot(hass, call)
+    coordinator = entry.runtime_data
+    site = coordinator.site
     rssi = engine.filtered_rssi(tag_id, time.monotonic())
-    floor = call.data.get("floor", site.floors[0] if site.floors else 0)
+    _hearing(site, rssi, floor)
     height = site.tag(tag_id).height
     distances, values = [], []
     for receiver in site.receivers:
@@ -152,12 +204,6 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
             )
             distances.append(max(math.sqrt(dx * dx + dy * dy + dz * dz), 0.1))
             values.append(rssi[receiver.id])
-    if len(values) < 3:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="too_few_receivers",
-            translation_placeholders={"count": str(len(values))},
-        )
     exponent = engine.calibration.exponent
     references = [
         v + 10.0 * exponent * math.log10(d) for d, v in zip(distances, values, strict=True)
@@ -182,6 +228,70 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
     document = replace_item(coordinator.document, "tags", item, tag_id)
     hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: document})
     return response
+
+
+async def _async_add_survey_point(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    """Keep what the receivers hear of the tag standing at (x, y) as a survey point.
+
+    Stored as received (each receiver's RSSI offset taken back off), in the site's SITE.json,
+    so it survives exports, imports and offset changes; the site reloads with it.
+    """
+    entry, tag_id, engine, floor = _tag_at_spot(hass, call)
+    coordinator = entry.runtime_data
+    site = coordinator.site
+    x, y = call.data["x"], call.data["y"]
+    (low_x, low_y), (high_x, high_y) = site.bounds(floor)
+    if not (low_x <= x <= high_x and low_y <= y <= high_y):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="outside_site",
+            translation_placeholders={"x": f"{x:g}", "y": f"{y:g}", "floor": str(floor)},
+        )
+    filtered = engine.filtered_rssi(tag_id, time.monotonic())
+    receivers = _hearing(site, filtered, floor)
+    offsets = {r.id: r.rssi_offset for r in site.receivers}
+    point = {
+        "x": x,
+        "y": y,
+        "floor": floor,
+        "height": site.tag(tag_id).height,
+        "rssi": {rid: round(value - offsets[rid], 1) for rid, value in filtered.items()},
+        "tag": tag_id,
+        "time": dt_util.utcnow().isoformat(),
+    }
+    document = copy.deepcopy(coordinator.document)
+    document.setdefault("survey", []).append(point)
+    try:
+        document = validate_document(document)
+    except SiteError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_survey_point",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    shown = coordinator.tags[tag_id].estimate
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: document})
+    return {
+        "tag": tag_id,
+        "receivers": receivers,
+        "survey_points": len(document["survey"]),
+        "error_m": None
+        if shown is None or shown.floor != floor
+        else round(math.hypot(shown.x - x, shown.y - y), 2),
+    }
+
+
+async def _async_clear_survey(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    """Forget every survey point of the site (or of every site)."""
+    removed: dict[str, Any] = {}
+    for entry in _loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
+        document = copy.deepcopy(entry.runtime_data.document)
+        removed[entry.entry_id] = len(document.pop("survey", []))
+        if removed[entry.entry_id]:
+            hass.config_entries.async_update_entry(
+                entry, options={**entry.options, CONF_SITE: document}
+            )
+    return removed
 
 
 async def _async_acknowledge(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:

@@ -3,7 +3,8 @@
 Extra fields, which `ble-rtls replay` ignores: receiver `name` (its `beacon`, the address
 of its own adverts, is the engine's: see engine/links.py); tag `name`, its identity
 (`address`, `ibeacon` or `irk`) and `battery` (read it over GATT); zone `area_id`;
-top-level `geo_anchor` (where x = y = 0 is on Earth and which way +y points). The whole
+top-level `geo_anchor` (where x = y = 0 is on Earth and which way +y points); a survey
+point's `tag` and `time` (who took it, when). The whole
 document round-trips through export and import, so a site tuned offline can be loaded
 back unchanged.
 """
@@ -14,7 +15,7 @@ import copy
 import math
 from typing import Any
 
-from .engine.site import Site, SiteError, parse_site
+from .engine.site import MIN_SURVEY_RECEIVERS, Site, SiteError, parse_site
 from .identity import Identity, IdentityError, identity_of, normalize
 
 type SiteDocument = dict[str, Any]
@@ -90,8 +91,13 @@ def names(document: SiteDocument, key: str) -> dict[str, str]:
 def replace_item(
     document: SiteDocument, key: str, item: dict[str, Any] | None, item_id: str
 ) -> SiteDocument:
-    """A copy of the document with `item_id` in list `key` replaced, added, or (None) removed."""
+    """A copy of the document with `item_id` in list `key` replaced, added, or (None) removed.
+
+    A receiver removed or placed elsewhere loses its survey readings: they were heard where
+    it was.
+    """
     updated = copy.deepcopy(document)
+    previous = next((existing for existing in updated[key] if existing["id"] == item_id), None)
     items = [existing for existing in updated[key] if existing["id"] != item_id]
     if item is not None:
         position = next(
@@ -100,7 +106,32 @@ def replace_item(
         )
         items.insert(position, item)
     updated[key] = items
+    if key == "receivers" and previous is not None and _moved(previous, item):
+        _forget_survey_readings(updated, item_id)
     return updated
+
+
+def _moved(before: dict[str, Any], after: dict[str, Any] | None) -> bool:
+    """Whether a receiver was removed or placed elsewhere."""
+    place = {"x": None, "y": None, "z": 0.0, "floor": 0}
+    return after is None or any(
+        before.get(field, default) != after.get(field, default) for field, default in place.items()
+    )
+
+
+def _forget_survey_readings(document: SiteDocument, receiver_id: str) -> None:
+    """Drop a receiver's survey readings, and the points left with too few on their floor."""
+    floor_of = {r["id"]: r.get("floor", 0) for r in document["receivers"]}
+    kept = []
+    for point in document.get("survey", []):
+        rssi = {rid: value for rid, value in point["rssi"].items() if rid != receiver_id}
+        on_floor = sum(1 for rid in rssi if floor_of.get(rid) == point.get("floor", 0))
+        if on_floor >= MIN_SURVEY_RECEIVERS:
+            kept.append(point | {"rssi": rssi})
+    if kept:
+        document["survey"] = kept
+    else:
+        document.pop("survey", None)
 
 
 def _check_anchor(anchor: Any, where: str) -> None:

@@ -30,7 +30,7 @@ def _deviation(index: int, x: float, y: float) -> float:
     if index == 0:
         return OFFSET_OF_A
     if index == 2:
-        return SPOT_DB * math.exp(-math.dist((x, y), SPOT) ** 2 / (2 * 3.0**2))
+        return SPOT_DB * math.exp(-(math.dist((x, y), SPOT) ** 2) / (2 * 3.0**2))
     return 0.0
 
 

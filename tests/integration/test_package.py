@@ -84,6 +84,8 @@ def test_services_have_schema_strings_and_icons() -> None:
         == set(icons)
         == {
             "calibrate",
+            "add_survey_point",
+            "clear_survey",
             "export_adverts",
             "reload",
             "acknowledge_panic",
@@ -91,6 +93,22 @@ def test_services_have_schema_strings_and_icons() -> None:
     )
     for name, service in services.items():
         assert set(service["fields"]) == set(strings[name]["fields"]), name
+
+
+def test_every_raised_error_has_a_translated_message() -> None:
+    """HA shows `exceptions.<key>.message`: a bare string there shows users the key."""
+    messages = _json(PACKAGE / "strings.json")["exceptions"]
+    raised = {
+        key
+        for path in PACKAGE.rglob("*.py")
+        for key in re.findall(
+            r'translation_domain=DOMAIN,\s*translation_key="(\w+)"',
+            path.read_text(encoding="utf-8"),
+        )
+    }
+    assert raised <= set(messages) and len(raised) >= 7
+    for key, value in messages.items():
+        assert isinstance(value, dict) and set(value) == {"message"}, key
 
 
 def test_entity_translation_keys_have_strings_and_icons() -> None:

@@ -128,7 +128,15 @@ async def test_diagnostics_are_redacted(
     assert diagnostics["engine"]["calibration_resumed"] is None  # nothing stored yet
     assert diagnostics["engine"]["bias_measured"] == []  # no receiver sends a beacon
     # 22 x 12 m with the margins, at most 400 points; its two zones are not marked as rooms.
-    assert diagnostics["engine"]["grid"] == {"0": {"step_m": 0.81, "points": 420, "walls": 0}}
+    assert diagnostics["engine"]["grid"] == {
+        "0": {
+            "step_m": 0.81,
+            "points": 420,
+            "walls": 0,
+            "survey_points": 0,
+            "survey_correction_db": None,
+        }
+    }
     assert diagnostics["engine"]["receiver_bias_db"].keys() == {
         "AA:00:00:00:00:01",
         "AA:00:00:00:00:02",
