@@ -448,3 +448,20 @@ def test_render_draws_the_map_of_a_replay(house: Path, tmp_path: Path) -> None:
         )
         == 2
     )
+
+
+def test_simulate_can_survey_the_rooms_and_replay_reads_the_survey(tmp_path: Path) -> None:
+    """The survey is written into SITE.json, from its own random stream: same adverts."""
+    folders = {}
+    for spacing in ("0", "5"):
+        folder = folders[spacing] = tmp_path / spacing
+        arguments = ["simulate", "--scenario", "house", "--duration", "20", "--seed", "3"]
+        assert main([*arguments, "--survey-spacing", spacing, "--out", str(folder)]) == 0
+    surveyed = load_site(folders["5"] / "SITE.json")
+    assert len(surveyed.survey) == 6  # the house's six 5 x 5 m rooms, a point in each
+    assert not load_site(folders["0"] / "SITE.json").survey
+    adverts = (folders["5"] / "ADVERTS.csv").read_text()
+    assert adverts == (folders["0"] / "ADVERTS.csv").read_text()
+    out = tmp_path / "POSITIONS.csv"
+    assert _replay_cli(folders["5"], folders["5"] / "ADVERTS.csv", out) == 0
+    assert len(_rows(out)) > 100
