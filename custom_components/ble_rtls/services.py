@@ -10,6 +10,7 @@ import json
 import math
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,50 +53,26 @@ SPOT_SCHEMA = vol.Schema(
         vol.Optional("floor"): vol.Coerce(int),
     }
 )
+type Handler = Callable[[HomeAssistant, ServiceCall], Awaitable[ServiceResponse]]
+
 ENTRY_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 DEVICE_SCHEMA = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
 
 
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions (once, for all sites)."""
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_CALIBRATE,
-        partial(_async_calibrate, hass),
-        schema=SPOT_SCHEMA,
-        supports_response=SupportsResponse.OPTIONAL,
-    )
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_ADD_SURVEY_POINT,
-        partial(_async_add_survey_point, hass),
-        schema=SPOT_SCHEMA,
-        supports_response=SupportsResponse.OPTIONAL,
-    )
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_CLEAR_SURVEY,
-        partial(_async_clear_survey, hass),
-        schema=ENTRY_SCHEMA,
-        supports_response=SupportsResponse.OPTIONAL,
-    )
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_EXPORT_ADVERTS,
-        partial(_async_export, hass),
-        schema=ENTRY_SCHEMA,
-        supports_response=SupportsResponse.OPTIONAL,
-    )
-    hass.services.async_register(
-        DOMAIN, SERVICE_RELOAD, partial(_async_reload, hass), schema=ENTRY_SCHEMA
-    )
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_ACKNOWLEDGE_PANIC,
-        partial(_async_acknowledge, hass),
-        schema=DEVICE_SCHEMA,
-        supports_response=SupportsResponse.OPTIONAL,
-    )
+    actions: list[tuple[str, Handler, vol.Schema, SupportsResponse]] = [
+        (SERVICE_CALIBRATE, _async_calibrate, SPOT_SCHEMA, SupportsResponse.OPTIONAL),
+        (SERVICE_ADD_SURVEY_POINT, _async_add_survey_point, SPOT_SCHEMA, SupportsResponse.OPTIONAL),
+        (SERVICE_CLEAR_SURVEY, _async_clear_survey, ENTRY_SCHEMA, SupportsResponse.OPTIONAL),
+        (SERVICE_EXPORT_ADVERTS, _async_export, ENTRY_SCHEMA, SupportsResponse.OPTIONAL),
+        (SERVICE_RELOAD, _async_reload, ENTRY_SCHEMA, SupportsResponse.NONE),
+        (SERVICE_ACKNOWLEDGE_PANIC, _async_acknowledge, DEVICE_SCHEMA, SupportsResponse.OPTIONAL),
+    ]
+    for name, handler, schema, response in actions:
+        hass.services.async_register(
+            DOMAIN, name, partial(handler, hass), schema=schema, supports_response=response
+        )
 
 
 def _loaded_entries(hass: HomeAssistant, entry_id: str | None) -> list[BleRtlsConfigEntry]:
