@@ -10,7 +10,7 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,7 +53,7 @@ SPOT_SCHEMA = vol.Schema(
         vol.Optional("floor"): vol.Coerce(int),
     }
 )
-type Handler = Callable[[HomeAssistant, ServiceCall], Awaitable[ServiceResponse]]
+type Handler = Callable[[HomeAssistant, ServiceCall], Coroutine[Any, Any, ServiceResponse]]
 
 ENTRY_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 DEVICE_SCHEMA = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
