@@ -14,7 +14,12 @@ from typing import Any, Literal
 import voluptuous as vol
 from habluetooth import get_manager
 from homeassistant.components import bluetooth, webhook
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import (
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
 from homeassistant.core import callback
 from homeassistant.helpers import selector
 from homeassistant.helpers.network import NoURLAvailableError, get_url
@@ -48,6 +53,7 @@ from .engine.site import (
 from .identity import IDENTITY_KINDS, IdentityError, ibeacon_id, identity_of, normalize
 from .phones import pairing_payload
 from .site_config import SiteDocument, empty_document, names, replace_item, validate_document
+from .surveying import SpotError, with_survey_point, without_survey
 
 CONF_NAME = "name"
 CONF_SITE_JSON = "site_json"
@@ -58,6 +64,8 @@ CONF_IDENTITY = "identity"
 CONF_POLYGON = "polygon"
 CONF_AREA = "area_id"
 CONF_WALLS = "walls"
+CONF_TAG = "tag"
+CONF_CLEAR = "clear"
 CONF_CANDIDATE = "candidate"
 CONF_TAG = "tag"
 CONF_BATTERY = "battery"
@@ -239,6 +247,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
                 "tags",
                 "zones",
                 "phones",
+                "survey",
                 "settings",
                 "import_site",
                 "export_site",
@@ -631,6 +640,51 @@ class BleRtlsOptionsFlow(OptionsFlow):
         return self.async_show_form(
             step_id="settings",
             data_schema=self.add_suggested_values_to_schema(schema, defaults),
+        )
+
+    async def async_step_survey(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Take a survey point (a tag standing still at a known spot), or forget them all."""
+        if self.config_entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="not_loaded")
+        tags = names(self._document, "tags")
+        if not tags:
+            return self.async_abort(reason="no_tags")
+        coordinator = self.config_entry.runtime_data
+        points = len(self._document.get("survey", []))
+        errors: dict[str, str] = {}
+        # Every placeholder the step's errors may name.
+        placeholders = dict.fromkeys(("count", "floor", "x", "y", "error"), "")
+        placeholders["points"] = str(points)
+        if user_input is not None:
+            if user_input.get(CONF_CLEAR):
+                return self._save(without_survey(self._document)[0])
+            try:
+                document, _ = with_survey_point(
+                    coordinator,
+                    user_input[CONF_TAG],
+                    user_input["x"],
+                    user_input["y"],
+                    int(user_input["floor"]),
+                )
+            except SpotError as err:
+                errors["base"] = err.key
+                placeholders.update(err.placeholders)
+            else:
+                return self._save(document)
+        floors = coordinator.site.floors
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(CONF_TAG): _labelled(tags),
+            vol.Required("x"): _number(-10000, 10000, 0.1, "m"),
+            vol.Required("y"): _number(-10000, 10000, 0.1, "m"),
+            vol.Required("floor", default=floors[0] if floors else 0): _number(-20, 200, 1),
+        }
+        if points:
+            fields[vol.Optional(CONF_CLEAR, default=False)] = selector.BooleanSelector()
+        return self.async_show_form(
+            step_id="survey",
+            data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), user_input or {}),
+            errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_import_site(

@@ -5,11 +5,9 @@ Acknowledge: a companion phone's panic.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import statistics
-import time
 from collections.abc import Callable, Coroutine
 from functools import partial
 from pathlib import Path
@@ -27,10 +25,9 @@ from homeassistant.util import slugify
 from .const import CONF_SITE, DOMAIN
 from .coordinator import device_item
 from .engine.adverts import Advert, write_adverts
-from .engine.engine import Engine
 from .engine.pathloss import fit_path_loss
-from .engine.site import MIN_SURVEY_RECEIVERS, Site, SiteError
-from .site_config import replace_item, validate_document
+from .site_config import replace_item
+from .surveying import SpotError, heard_at, spot_floor, with_survey_point, without_survey
 
 if TYPE_CHECKING:
     from . import BleRtlsConfigEntry
@@ -118,58 +115,36 @@ def _write_export(folder: Path, adverts: list[Advert], document: dict[str, Any])
     (folder / "SITE.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
 
 
-def _tag_at_spot(
-    hass: HomeAssistant, call: ServiceCall
-) -> tuple[BleRtlsConfigEntry, str, Engine, int]:
-    """The site, tag, engine and floor of an action about a tag standing at a known spot."""
+def _tag_of_device(hass: HomeAssistant, call: ServiceCall) -> tuple[BleRtlsConfigEntry, str]:
+    """The site and tag of the action's tag device."""
     device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
-    found = None
     if device is not None:
         for entry in _loaded_entries(hass, None):
             tag_id = device_item(entry.entry_id, "tag", device.identifiers)
-            if tag_id in entry.runtime_data.tags:
-                found = entry, tag_id
-    if found is None:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_a_tag")
-    entry, tag_id = found
-    coordinator = entry.runtime_data
-    site = coordinator.site
-    engine = coordinator.engine
-    if engine is None:  # a site without receivers hears nothing
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="too_few_receivers",
-            translation_placeholders={"count": "0"},
-        )
-    floor = call.data.get("floor", site.floors[0])
-    if floor not in site.floors:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="unknown_floor",
-            translation_placeholders={"floor": str(floor)},
-        )
-    return entry, tag_id, engine, floor
+            if tag_id is not None and tag_id in entry.runtime_data.tags:
+                return entry, tag_id
+    raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_a_tag")
 
 
-def _hearing(site: Site, rssi: dict[str, float], floor: int) -> int:
-    """How many receivers on `floor` are in `rssi`; at least three, or the action fails."""
-    count = sum(1 for r in site.receivers if r.id in rssi and r.floor == floor)
-    if count < MIN_SURVEY_RECEIVERS:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="too_few_receivers",
-            translation_placeholders={"count": str(count)},
-        )
-    return count
+def _refused(err: SpotError) -> ServiceValidationError:
+    """The action's error for what went wrong at the spot."""
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=err.key,
+        translation_placeholders=err.placeholders,
+    )
 
 
 async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     """Fit the tag's RSSI at 1 m from what the receivers hear while it stands at (x, y)."""
-    entry, tag_id, engine, floor = _tag_at_spot(hass, call)
+    entry, tag_id = _tag_of_device(hass, call)
     coordinator = entry.runtime_data
     site = coordinator.site
-    rssi = engine.filtered_rssi(tag_id, time.monotonic())
-    _hearing(site, rssi, floor)
+    try:
+        floor = spot_floor(coordinator, call.data.get("floor"))
+        rssi = heard_at(coordinator, tag_id, floor)
+    except SpotError as err:
+        raise _refused(err) from err
     height = site.tag(tag_id).height
     distances, values = [], []
     for receiver in site.receivers:
@@ -181,7 +156,8 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
             )
             distances.append(max(math.sqrt(dx * dx + dy * dy + dz * dz), 0.1))
             values.append(rssi[receiver.id])
-    exponent = engine.calibration.exponent
+    assert coordinator.engine is not None  # it heard the tag
+    exponent = coordinator.engine.calibration.exponent
     references = [
         v + 10.0 * exponent * math.log10(d) for d, v in zip(distances, values, strict=True)
     ]
@@ -210,42 +186,16 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
 async def _async_add_survey_point(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     """Keep what the receivers hear of the tag standing at (x, y) as a survey point.
 
-    Stored as received (each receiver's RSSI offset taken back off), in the site's SITE.json,
-    so it survives exports, imports and offset changes; the site reloads with it.
+    The site reloads with it. The answer tells how far from the spot the tag was shown.
     """
-    entry, tag_id, engine, floor = _tag_at_spot(hass, call)
+    entry, tag_id = _tag_of_device(hass, call)
     coordinator = entry.runtime_data
-    site = coordinator.site
     x, y = call.data["x"], call.data["y"]
-    (low_x, low_y), (high_x, high_y) = site.bounds(floor)
-    if not (low_x <= x <= high_x and low_y <= y <= high_y):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="outside_site",
-            translation_placeholders={"x": f"{x:g}", "y": f"{y:g}", "floor": str(floor)},
-        )
-    filtered = engine.filtered_rssi(tag_id, time.monotonic())
-    receivers = _hearing(site, filtered, floor)
-    offsets = {r.id: r.rssi_offset for r in site.receivers}
-    point = {
-        "x": x,
-        "y": y,
-        "floor": floor,
-        "height": site.tag(tag_id).height,
-        "rssi": {rid: round(value - offsets[rid], 1) for rid, value in filtered.items()},
-        "tag": tag_id,
-        "time": dt_util.utcnow().isoformat(),
-    }
-    document = copy.deepcopy(coordinator.document)
-    document.setdefault("survey", []).append(point)
     try:
-        document = validate_document(document)
-    except SiteError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_survey_point",
-            translation_placeholders={"error": str(err)},
-        ) from err
+        document, receivers = with_survey_point(coordinator, tag_id, x, y, call.data.get("floor"))
+    except SpotError as err:
+        raise _refused(err) from err
+    floor = document["survey"][-1]["floor"]
     shown = coordinator.tags[tag_id].estimate
     hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: document})
     return {
@@ -262,8 +212,7 @@ async def _async_clear_survey(hass: HomeAssistant, call: ServiceCall) -> Service
     """Forget every survey point of the site (or of every site)."""
     removed: dict[str, Any] = {}
     for entry in _loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
-        document = copy.deepcopy(entry.runtime_data.document)
-        removed[entry.entry_id] = len(document.pop("survey", []))
+        document, removed[entry.entry_id] = without_survey(entry.runtime_data.document)
         if removed[entry.entry_id]:
             hass.config_entries.async_update_entry(
                 entry, options={**entry.options, CONF_SITE: document}

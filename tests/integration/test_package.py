@@ -67,7 +67,9 @@ def test_every_flow_step_has_strings() -> None:
     }
     assert set(strings["config"]["step"]) == {"user"}
     source = (PACKAGE / "config_flow.py").read_text(encoding="utf-8")
-    for error in strings["options"]["error"]:
+    spot_errors = _spot_errors()
+    assert spot_errors <= set(strings["options"]["error"])  # the survey step shows them
+    for error in set(strings["options"]["error"]) - spot_errors:
         assert f'"{error}"' in source
     for reason in strings["options"]["abort"]:
         assert f'reason="{reason}"' in source
@@ -95,6 +97,12 @@ def test_services_have_schema_strings_and_icons() -> None:
         assert set(service["fields"]) == set(strings[name]["fields"]), name
 
 
+def _spot_errors() -> set[str]:
+    """The keys of what can go wrong with a tag at a spot (surveying.py)."""
+    source = (PACKAGE / "surveying.py").read_text(encoding="utf-8")
+    return set(re.findall(r'SpotError\(\s*"(\w+)"', source))
+
+
 def test_every_raised_error_has_a_translated_message() -> None:
     """HA shows `exceptions.<key>.message`: a bare string there shows users the key."""
     messages = _json(PACKAGE / "strings.json")["exceptions"]
@@ -105,7 +113,7 @@ def test_every_raised_error_has_a_translated_message() -> None:
             r'translation_domain=DOMAIN,\s*translation_key="(\w+)"',
             path.read_text(encoding="utf-8"),
         )
-    }
+    } | _spot_errors()  # the actions raise those too
     assert raised <= set(messages) and len(raised) >= 7
     for key, value in messages.items():
         assert isinstance(value, dict) and set(value) == {"message"}, key

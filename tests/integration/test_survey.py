@@ -145,3 +145,61 @@ def test_moving_or_removing_a_receiver_drops_its_survey_readings() -> None:
     removed = replace_item(moved, "receivers", None, ids[1])
     assert "survey" not in removed
     assert len(document["survey"]) == 2  # the stored document is not touched
+
+
+async def test_the_options_flow_takes_survey_points_explains_refusals_and_clears(
+    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry, proxies: Any
+) -> None:
+    async def survey_step() -> dict[str, Any]:
+        menu = await hass.config_entries.options.async_init(entry.entry_id)
+        return dict(
+            await hass.config_entries.options.async_configure(
+                menu["flow_id"], {"next_step_id": "survey"}
+            )
+        )
+
+    async def submit(form: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        result = await hass.config_entries.options.async_configure(form["flow_id"], data)
+        await hass.async_block_till_done()
+        return dict(result)
+
+    form = await survey_step()
+    assert form["step_id"] == "survey" and form["description_placeholders"]["points"] == "0"
+    unheard = await submit(form, {"tag": "phone", "x": 6, "y": 4, "floor": 0})
+    assert unheard["errors"] == {"base": "too_few_receivers"}
+    assert unheard["description_placeholders"]["count"] == "0"
+    await walker.walk(TAG_MAC, (6.0, 4.0), (6.0, 4.0), 4)
+    outside = await submit(unheard, {"tag": "forklift", "x": 60, "y": 4, "floor": 0})
+    assert outside["errors"] == {"base": "outside_site"}
+    assert outside["description_placeholders"]["x"] == "60"
+    assert "survey" not in entry.options[CONF_SITE]  # nothing stored on a refusal
+    taken = await submit(outside, {"tag": "forklift", "x": 6, "y": 4, "floor": 0})
+    assert taken["type"] == "create_entry"
+    (point,) = entry.options[CONF_SITE]["survey"]
+    assert (point["x"], point["y"], point["tag"], len(point["rssi"])) == (6, 4, "forklift", 4)
+    assert len(entry.runtime_data.site.survey) == 1
+
+    form = await survey_step()
+    assert form["description_placeholders"]["points"] == "1"
+    cleared = await submit(form, {"tag": "forklift", "x": 6, "y": 4, "floor": 0, "clear": True})
+    assert cleared["type"] == "create_entry"
+    assert "survey" not in entry.options[CONF_SITE]
+
+
+async def test_the_survey_step_needs_a_running_site_with_tags(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    async def survey_step() -> dict[str, Any]:
+        menu = await hass.config_entries.options.async_init(entry.entry_id)
+        return dict(
+            await hass.config_entries.options.async_configure(
+                menu["flow_id"], {"next_step_id": "survey"}
+            )
+        )
+
+    document = entry.options[CONF_SITE] | {"tags": []}
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: document})
+    await hass.async_block_till_done()
+    assert (await survey_step())["reason"] == "no_tags"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert (await survey_step())["reason"] == "not_loaded"
