@@ -20,13 +20,14 @@ from custom_components.ble_rtls.engine.adverts import Advert, read_adverts
 from custom_components.ble_rtls.engine.baselines import StrongestReceiver
 from custom_components.ble_rtls.engine.cli import main
 from custom_components.ble_rtls.engine.engine import Engine
-from custom_components.ble_rtls.engine.render import render_map
+from custom_components.ble_rtls.engine.render import SURVEY_COLOUR, render_map
 from custom_components.ble_rtls.engine.replay import replay
 from custom_components.ble_rtls.engine.simulate import SCENARIOS, simulate
 from custom_components.ble_rtls.engine.site import (
     PathLoss,
     Receiver,
     Site,
+    SurveyPoint,
     Zone,
     load_site,
     parse_site,
@@ -422,6 +423,20 @@ def test_render_draws_the_walls_of_rooms() -> None:
             return sum(1 for pixel in image.convert("L").getdata() if pixel < 80)
 
     assert dark_pixels(True) > 2 * dark_pixels(False)
+
+
+def test_render_marks_the_survey_points_of_the_floor() -> None:
+    receivers = (Receiver("a", 0.0, 0.0), Receiver("b", 6.0, 4.0), Receiver("c", 6.0, 0.0))
+    here = SurveyPoint(3.0, 2.0, 0, (("a", -60.0), ("b", -62.0), ("c", -65.0)))
+
+    def survey_pixels(survey: tuple[SurveyPoint, ...]) -> int:
+        site = Site(receivers, survey=survey)
+        with PilImage.open(io.BytesIO(render_map(site, 0, []))) as image:
+            return sum(1 for pixel in image.convert("RGB").getdata() if pixel == SURVEY_COLOUR)
+
+    assert survey_pixels(()) == 0
+    assert survey_pixels((here,)) >= 20
+    assert survey_pixels((replace(here, floor=1),)) == 0  # another floor's
 
 
 def test_render_draws_the_map_of_a_replay(house: Path, tmp_path: Path) -> None:

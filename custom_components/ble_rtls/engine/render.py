@@ -1,4 +1,4 @@
-"""The floor-plan map: zones with occupancy, receivers, tags with uncertainty and trail.
+"""The floor-plan map: zones with occupancy, receivers, survey points, tags and their trail.
 
 One drawing for the integration's image entity and `ble-rtls render`. Pillow (shipped with
 Home Assistant) draws it; no Home Assistant import, so a replay renders the same picture.
@@ -21,6 +21,7 @@ MAX_SIDE_PX = 1000
 MARGIN_PX = 40
 ZONE_COLOURS = ((222, 235, 247), (229, 245, 224), (254, 230, 206), (239, 237, 245), (255, 247, 188))
 TAG_COLOUR = (3, 110, 200)
+SURVEY_COLOUR = (46, 139, 87)
 INK = (40, 40, 40)
 WALL_WIDTH_PX = 4
 
@@ -74,6 +75,10 @@ def render_map(
     for receiver in (r for r in site.receivers if r.floor == floor):
         x, y = px(receiver.x, receiver.y)
         draw.rectangle((x - 5, y - 5, x + 5, y + 5), fill=(90, 90, 90))
+    for point in (p for p in site.survey if p.floor == floor):  # where the site was surveyed
+        x, y = px(point.x, point.y)
+        draw.line((x - 5, y, x + 5, y), fill=SURVEY_COLOUR, width=2)
+        draw.line((x, y - 5, x, y + 5), fill=SURVEY_COLOUR, width=2)
     for tag in tags:
         trail = [px(x, y) for x, y in (*tag.trail, (tag.x, tag.y))]
         if len(trail) > 1:
