@@ -8,9 +8,10 @@ per tag per `emit_interval`.
 
 Pipeline per tag: RSSI per receiver (trimmed window or the paper's Kalman) -> floor choice
 -> multilateration as the posterior over a grid of the floor, robust in dB, with
-self-calibrated path loss and the walls of rooms (or a proximity fallback with 1-2
-receivers) -> still-or-moving tracking -> zone with hysteresis. Adverts of
-receivers that also advertise (their `beacon`) measure the receivers' biases instead.
+self-calibrated path loss, the walls of rooms and, where the site was surveyed, what the
+survey measured the model to miss (or a proximity fallback with 1-2 receivers) ->
+still-or-moving tracking -> zone with hysteresis. Adverts of receivers that also advertise
+(their `beacon`) measure the receivers' biases instead.
 """
 
 from __future__ import annotations
