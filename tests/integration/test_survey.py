@@ -43,6 +43,16 @@ def _tag(hass: HomeAssistant, entry: MockConfigEntry, tag_id: str) -> str:
     return device.id
 
 
+async def _survey_step(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]:
+    """The options flow's survey step, opened from its menu."""
+    menu = await hass.config_entries.options.async_init(entry.entry_id)
+    return dict(
+        await hass.config_entries.options.async_configure(
+            menu["flow_id"], {"next_step_id": "survey"}
+        )
+    )
+
+
 async def _survey(hass: HomeAssistant, data: dict[str, Any]) -> dict[str, Any]:
     response = await hass.services.async_call(
         DOMAIN, "add_survey_point", data, blocking=True, return_response=True
@@ -150,20 +160,12 @@ def test_moving_or_removing_a_receiver_drops_its_survey_readings() -> None:
 async def test_the_options_flow_takes_survey_points_explains_refusals_and_clears(
     hass: HomeAssistant, walker: Walker, entry: MockConfigEntry, proxies: Any
 ) -> None:
-    async def survey_step() -> dict[str, Any]:
-        menu = await hass.config_entries.options.async_init(entry.entry_id)
-        return dict(
-            await hass.config_entries.options.async_configure(
-                menu["flow_id"], {"next_step_id": "survey"}
-            )
-        )
-
     async def submit(form: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         result = await hass.config_entries.options.async_configure(form["flow_id"], data)
         await hass.async_block_till_done()
         return dict(result)
 
-    form = await survey_step()
+    form = await _survey_step(hass, entry)
     assert form["step_id"] == "survey" and form["description_placeholders"]["points"] == "0"
     unheard = await submit(form, {"tag": "phone", "x": 6, "y": 4, "floor": 0})
     assert unheard["errors"] == {"base": "too_few_receivers"}
@@ -179,7 +181,7 @@ async def test_the_options_flow_takes_survey_points_explains_refusals_and_clears
     assert (point["x"], point["y"], point["tag"], len(point["rssi"])) == (6, 4, "forklift", 4)
     assert len(entry.runtime_data.site.survey) == 1
 
-    form = await survey_step()
+    form = await _survey_step(hass, entry)
     assert form["description_placeholders"]["points"] == "1"
     cleared = await submit(form, {"tag": "forklift", "x": 6, "y": 4, "floor": 0, "clear": True})
     assert cleared["type"] == "create_entry"
@@ -189,17 +191,9 @@ async def test_the_options_flow_takes_survey_points_explains_refusals_and_clears
 async def test_the_survey_step_needs_a_running_site_with_tags(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
-    async def survey_step() -> dict[str, Any]:
-        menu = await hass.config_entries.options.async_init(entry.entry_id)
-        return dict(
-            await hass.config_entries.options.async_configure(
-                menu["flow_id"], {"next_step_id": "survey"}
-            )
-        )
-
     document = entry.options[CONF_SITE] | {"tags": []}
     hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: document})
     await hass.async_block_till_done()
-    assert (await survey_step())["reason"] == "no_tags"
+    assert (await _survey_step(hass, entry))["reason"] == "no_tags"
     assert await hass.config_entries.async_unload(entry.entry_id)
-    assert (await survey_step())["reason"] == "not_loaded"
+    assert (await _survey_step(hass, entry))["reason"] == "not_loaded"
