@@ -7,11 +7,18 @@ import math
 import numpy as np
 import pytest
 
-from custom_components.ble_rtls.engine.bench import score, simulated_dataset
+from custom_components.ble_rtls.engine.adverts import Advert
+from custom_components.ble_rtls.engine.bench import (
+    Dataset,
+    Truth,
+    score,
+    simulated_dataset,
+    surveyed_at_stops,
+)
 from custom_components.ble_rtls.engine.engine import Engine
 from custom_components.ble_rtls.engine.grid import FloorGrid
 from custom_components.ble_rtls.engine.replay import replay
-from custom_components.ble_rtls.engine.site import Receiver, SurveyPoint
+from custom_components.ble_rtls.engine.site import Receiver, Site, SurveyPoint
 from custom_components.ble_rtls.engine.survey import SurveyMap
 
 RECEIVERS = [
@@ -86,3 +93,26 @@ def test_a_survey_makes_the_simulated_sites_fixes_better() -> None:
     )
     assert after.median < 0.9 * before.median
     assert after.zone_accuracy > before.zone_accuracy
+
+
+def test_a_recordings_first_half_stops_become_its_survey_and_only_the_rest_is_scored() -> None:
+    """A tag stands 10 s at (5, 5), walks, stands 3 s: one survey point, the first stop."""
+    site = Site(tuple(RECEIVERS[:4]))
+    times = np.arange(0.0, 40.0, 0.5, dtype=np.float64)
+    xs = np.where(times < 10.0, 5.0, np.minimum(5.0 + (times - 9.5) * 0.5, 12.0))
+    truth = {"t": Truth(times, xs, np.full(times.shape, 5.0), [""] * len(times))}
+    adverts = [
+        Advert(float(t), r.id, "t", -60.0 - i - (3.0 if t < 10.0 else 0.0) * (k % 2))
+        for k, (t, _) in enumerate(zip(times, xs, strict=True))
+        for i, r in enumerate(RECEIVERS[:4])
+    ]
+    later, surveyed = surveyed_at_stops(Dataset("walk", site, adverts, truth))
+    assert later.scored_from == surveyed.scored_from == adverts[len(adverts) // 2 - 1].time
+    (point,) = surveyed.site.survey
+    assert (point.x, point.y, point.floor) == (5.0, 5.0, 0)
+    # Trimmed means of alternating -60-i and -63-i: the middle half, half of each.
+    assert dict(point.rssi) == pytest.approx({r.id: -61.5 - i for i, r in enumerate(RECEIVERS[:4])})
+    assert surveyed.name == "walk, second half, surveyed at 1 stops of the first"
+    estimates = list(replay(Engine(later.site), later.adverts))
+    scored = score(later, "engine", estimates, 1.0)
+    assert 0 < scored.rows == sum(e.time >= later.scored_from for e in estimates) < len(estimates)

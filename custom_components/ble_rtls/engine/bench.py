@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -22,15 +23,20 @@ from numpy.typing import NDArray
 from .adverts import Advert, read_adverts
 from .baselines import PaperTrilateration, RangeLeastSquares, StrongestReceiver
 from .engine import Engine
+from .filters import trimmed_mean
 from .oracle import RadioOracle
 from .replay import Locator, replay
 from .simulate import SCENARIOS, TrueRadio, simulate
-from .site import Site, load_site, parse_site
+from .site import MIN_SURVEY_RECEIVERS, Site, SurveyPoint, load_site, parse_site
 from .stream import Estimate
 
 type FloatArray = NDArray[np.float64]
 
 STATIONARY_SPAN_M = 0.1
+# A recording stands in for a survey with its tags' stops: at least SURVEY_STOP_S within
+# STATIONARY_SPAN_M, in its first SURVEY_SHARE of adverts; it is scored on the rest.
+SURVEY_STOP_S = 8.0
+SURVEY_SHARE = 0.5
 # A tag moves when its true speed is at least MOVING_SPEED; its lag is the delay, among
 # LAG_STEPS, that brings the estimates closest to the truth.
 MOVING_SPEED = 0.3
@@ -67,6 +73,7 @@ class Dataset:
     adverts: list[Advert]
     truth: dict[str, Truth]
     radio: TrueRadio | None = None  # simulated sites only: what the oracles are told
+    scored_from: float = -math.inf  # estimates before it are not scored (a survey's part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +153,53 @@ def simulated_dataset(
     return Dataset(name, parse_site(document, scenario), adverts, _truths(grouped), radio)
 
 
+def surveyed_at_stops(dataset: Dataset) -> tuple[Dataset, Dataset]:
+    """A one-floor recording scored after its first SURVEY_SHARE of adverts: as it is, surveyed.
+
+    The survey is made of the stops its tags made in that first part: at each, where the
+    truth says the tag stood and the trimmed mean of what each receiver heard of it (at
+    least three packets, three receivers). What a user surveying the site would have.
+    """
+    cut = dataset.adverts[int(SURVEY_SHARE * (len(dataset.adverts) - 1))].time
+    (floor,) = dataset.site.floors
+    points = []
+    for tag, truth in dataset.truth.items():
+        first = 0
+        while first < len(truth.times) and truth.times[first] < cut:
+            last = first
+            while (
+                last + 1 < len(truth.times)
+                and truth.times[last + 1] < cut
+                and math.hypot(
+                    truth.xs[last + 1] - truth.xs[first], truth.ys[last + 1] - truth.ys[first]
+                )
+                < STATIONARY_SPAN_M
+            ):
+                last += 1
+            since, until = float(truth.times[first]), float(truth.times[last])
+            if until - since >= SURVEY_STOP_S:
+                heard: dict[str, list[float]] = {}
+                for advert in dataset.adverts:
+                    if advert.tag == tag and since <= advert.time <= until:
+                        heard.setdefault(advert.receiver, []).append(advert.rssi)
+                rssi = tuple((r, trimmed_mean(v)) for r, v in heard.items() if len(v) >= 3)
+                if len(rssi) >= MIN_SURVEY_RECEIVERS:
+                    x = float(np.mean(truth.xs[first : last + 1]))
+                    y = float(np.mean(truth.ys[first : last + 1]))
+                    points.append(SurveyPoint(x, y, floor, rssi, dataset.site.tag(tag).height))
+            first = last + 1
+    later = replace(dataset, name=f"{dataset.name}, second half", scored_from=cut)
+    surveyed = replace(
+        later,
+        name=f"{later.name}, surveyed at {len(points)} stops of the first",
+        site=replace(dataset.site, survey=tuple(points)),
+    )
+    return later, surveyed
+
+
 def score(dataset: Dataset, method: str, estimates: list[Estimate], cpu_seconds: float) -> Score:
-    """Compare estimates with the truth."""
+    """Compare estimates (from the dataset's `scored_from` on) with the truth."""
+    estimates = [e for e in estimates if e.time >= dataset.scored_from]
     errors, accuracies, zone_hits = [], [], []
     zones_seen: dict[str, list[tuple[float, str]]] = {}
     for e in estimates:
@@ -307,11 +359,19 @@ def default_datasets(
     receivers_advertise: bool = False,
     survey_spacing: float = 0.0,
 ) -> Iterable[Dataset]:
-    """The simulated scenarios, then each recorded dataset folder."""
+    """The simulated scenarios, then each recorded dataset folder.
+
+    With a survey, a recording's second half, without a survey and with its first half's
+    stops as one (`surveyed_at_stops`).
+    """
     for scenario in SCENARIOS:
         yield simulated_dataset(scenario, duration, seed, receivers_advertise, survey_spacing)
     for folder in data_dirs:
-        yield load_dataset(folder)
+        recorded = load_dataset(folder)
+        if survey_spacing > 0:
+            yield from surveyed_at_stops(recorded)
+        else:
+            yield recorded
 
 
 def progress_to_stderr(message: str) -> None:
