@@ -32,6 +32,8 @@ from .surveying import SpotError, heard_at, spot_floor, with_survey_point, witho
 if TYPE_CHECKING:
     from . import BleRtlsConfigEntry
 
+type Handler = Callable[[HomeAssistant, ServiceCall], Coroutine[Any, Any, ServiceResponse]]
+
 SERVICE_CALIBRATE = "calibrate"
 SERVICE_ADD_SURVEY_POINT = "add_survey_point"
 SERVICE_CLEAR_SURVEY = "clear_survey"
@@ -50,8 +52,6 @@ SPOT_SCHEMA = vol.Schema(
         vol.Optional("floor"): vol.Coerce(int),
     }
 )
-type Handler = Callable[[HomeAssistant, ServiceCall], Coroutine[Any, Any, ServiceResponse]]
-
 ENTRY_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 DEVICE_SCHEMA = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
 
