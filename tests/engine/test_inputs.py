@@ -116,6 +116,10 @@ def test_good_site_parses_with_defaults() -> None:
             _with("survey.0.rssi.c", ...),
             "survey[0]: rssi: needs at least 3 receivers on floor 0, got 2",
         ),
+        (
+            GOOD | {"survey": GOOD["survey"] * 501},
+            "SITE.json: survey: at most 500 points, got 501",
+        ),
     ],
 )
 def test_bad_site_names_file_item_and_field(document: dict[str, Any], expected: str) -> None:
