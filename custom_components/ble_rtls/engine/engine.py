@@ -85,6 +85,14 @@ class _Reading:
     spread: float
 
 
+def reading_sigmas(readings: list[_Reading], model_noise_db: float) -> list[float]:
+    """Each reading's standard deviation (dB): the model's noise and its packets' spread."""
+    noise_2 = model_noise_db**2
+    return [
+        math.sqrt(noise_2 + max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count) for r in readings
+    ]
+
+
 @dataclass(slots=True, kw_only=True)
 class _TagState(TagStream):
     tag: Tag
@@ -311,11 +319,7 @@ class Engine(StreamLocator[_TagState]):
         """The readings as the grid takes them: excess over the 1 m power, noise, pull."""
         indices = [r.index for r in readings]
         ref, _ = self._model(tag_id, state, indices)
-        noise_2 = self.calibration.noise_db**2
-        sigma = [
-            math.sqrt(noise_2 + max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count)
-            for r in readings
-        ]
+        sigma = reading_sigmas(readings, self.calibration.noise_db)
         positions = self._positions
         weights = [10.0 ** (r.rssi / 20.0) for r in readings]
         total = sum(weights)

@@ -10,11 +10,9 @@ leaves to every method.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .engine import MIN_READING_SIGMA_DB, Engine, EngineConfig, _Reading, _TagState
+from .engine import Engine, EngineConfig, _Reading, _TagState, reading_sigmas
 from .grid import FixRequest, Table, padded, posterior
 from .simulate import TrueRadio
 from .site import Site
@@ -49,14 +47,10 @@ class RadioOracle(Engine):
         self._model_noise_db = 0.0 if shadowing else radio.scenario.shadowing_db
 
     def _request(self, tag_id: str, state: _TagState, readings: list[_Reading]) -> FixRequest:
-        noise_2 = self._model_noise_db**2
         return FixRequest(
             [r.index for r in readings],
             [r.rssi - self._powers[tag_id] for r in readings],
-            [
-                math.sqrt(noise_2 + max(r.spread, MIN_READING_SIGMA_DB) ** 2 / r.count)
-                for r in readings
-            ],
+            reading_sigmas(readings, self._model_noise_db),
             state.tag.height,
         )
 
