@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from custom_components.ble_rtls.engine.adverts import Advert
 from custom_components.ble_rtls.engine.bench import (
     Dataset,
     Truth,
+    default_datasets,
     score,
     simulated_dataset,
     surveyed_at_stops,
@@ -18,6 +20,7 @@ from custom_components.ble_rtls.engine.bench import (
 from custom_components.ble_rtls.engine.engine import Engine
 from custom_components.ble_rtls.engine.grid import FloorGrid
 from custom_components.ble_rtls.engine.replay import replay
+from custom_components.ble_rtls.engine.simulate import SCENARIOS, write_simulation
 from custom_components.ble_rtls.engine.site import Receiver, Site, SurveyPoint
 from custom_components.ble_rtls.engine.survey import SurveyMap
 
@@ -116,3 +119,11 @@ def test_a_recordings_first_half_stops_become_its_survey_and_only_the_rest_is_sc
     estimates = list(replay(Engine(later.site), later.adverts))
     scored = score(later, "engine", estimates, 1.0)
     assert 0 < scored.rows == sum(e.time >= later.scored_from for e in estimates) < len(estimates)
+
+
+def test_a_recording_over_several_floors_is_benched_as_it_is(tmp_path: Path) -> None:
+    """Its truth has no floors to place stops on, so it gets no survey of stops."""
+    folder = write_simulation(tmp_path / "two-floors", "office", 5.0, seed=1)
+    names = [d.name for d in default_datasets([folder], 5.0, 1, survey_spacing=6.0)]
+    assert names[-1] == "two-floors"
+    assert names[:-1] == [f"simulated {s}, surveyed every 6 m" for s in SCENARIOS]

@@ -361,14 +361,15 @@ def default_datasets(
 ) -> Iterable[Dataset]:
     """The simulated scenarios, then each recorded dataset folder.
 
-    With a survey, a recording's second half, without a survey and with its first half's
-    stops as one (`surveyed_at_stops`).
+    With a survey, a one-floor recording's second half, without a survey and with its first
+    half's stops as one (`surveyed_at_stops`); a recording over several floors as it is (its
+    truth has no floors to place the stops on).
     """
     for scenario in SCENARIOS:
         yield simulated_dataset(scenario, duration, seed, receivers_advertise, survey_spacing)
     for folder in data_dirs:
         recorded = load_dataset(folder)
-        if survey_spacing > 0:
+        if survey_spacing > 0 and len(recorded.site.floors) == 1:
             yield from surveyed_at_stops(recorded)
         else:
             yield recorded
