@@ -128,7 +128,7 @@ async def test_failures_back_off_and_low_battery_fires_once_per_drop(
     assert view.failures == 2  # not due yet: no attempt
 
     FakeTag.level = b"\x0f"
-    await reader.async_read_due(now + 3 * RETRY_FIRST)
+    await reader.async_read_due(view.due)  # (now + 600) + 1200 may round above now + 1800
     await hass.async_block_till_done()
     assert view.level == 15 and view.failures == 0
     assert [e["level"] for e in low] == [15]
