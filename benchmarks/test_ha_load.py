@@ -1,13 +1,14 @@
 """CPU the integration adds to a real Home Assistant, per 1000 adverts and per tag-second.
 
 The same simulated stream goes through HA's real bluetooth manager (simulated proxies are
-real remote scanners) three times per round: once without our integration, then twice with
+real remote scanners) four times per round: once without our integration, then twice with
 it set up, each simulated second followed by one coordinator tick, as the 1 s timer would
-do. The figure is the process CPU time of the second pass with it minus the pass without,
-median over rounds in the same process, with asyncio's debug mode off as in a real Home
-Assistant; the first pass, just after set-up (the engine still learning the site's radio),
-is printed beside it. Event-loop lag is how late a 1 ms timer fires while a tick runs. Run
-with `scripts/bench`.
+do, and once more with an engine that locates nothing. The figure is the process CPU time
+of the second pass with it minus the pass without, median over rounds in the same process,
+with asyncio's debug mode off as in a real Home Assistant; the first pass, just after
+set-up (the engine still learning the site's radio), is printed beside it, and so is the
+last: what the integration costs before it locates anything. Event-loop lag is how late a
+1 ms timer fires while a tick runs. Run with `scripts/bench`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from custom_components.ble_rtls.const import (
     DOMAIN,
 )
 from custom_components.ble_rtls.coordinator import SiteCoordinator
+from custom_components.ble_rtls.engine.adverts import Advert
+from custom_components.ble_rtls.engine.engine import Engine
+from custom_components.ble_rtls.engine.stream import Estimate
 from simulator.load import HOUSE, WAREHOUSE, Heard, Load, LoadSite
 from simulator.proxies import SimulatedProxy, register_proxies
 
@@ -63,6 +67,17 @@ async def _run(
     return time.process_time() - started, lags
 
 
+class AdapterOnly(Engine):
+    """An engine that takes adverts and locates nothing: what the rest of the integration
+    (reading HA's scanners, health, the tick) costs without it."""
+
+    def observe(self, advert: Advert) -> bool:
+        return True
+
+    def update(self, now: float, limit: int | None = None) -> list[Estimate]:
+        return []
+
+
 async def _watch_loop(lags: list[float], done: asyncio.Event) -> None:
     """How late a 1 ms timer fires while a tick runs: how long the loop was held."""
     loop = asyncio.get_running_loop()
@@ -90,7 +105,7 @@ async def test_added_cpu(
     tracked = sum(1 for second in stream for _, address, _ in second if address.startswith("C0"))
     start = time.monotonic() + 10_000.0  # ahead of the real 1 s timer: it finds nothing due
     await _run(hass, proxies, stream[:5], None, start)  # warm HA's caches
-    without, settling, with_, lags = [], [], [], []
+    without, settling, with_, adapter, lags = [], [], [], [], []
     for round_ in range(ROUNDS):
         without.append((await _run(hass, proxies, stream, None, start))[0])
         entry = MockConfigEntry(
@@ -104,14 +119,18 @@ async def test_added_cpu(
         # The stream twice: just after set-up (learning the site's radio from the declared
         # values), then going on, as a site runs for days.
         settling.append((await _run(hass, proxies, stream, entry.runtime_data, start))[0])
-        cpu, ticks = await _run(hass, proxies, stream, entry.runtime_data, start + len(stream))
+        coordinator: SiteCoordinator = entry.runtime_data
+        cpu, ticks = await _run(hass, proxies, stream, coordinator, start + len(stream))
         with_.append(cpu)
         lags += ticks
+        coordinator.engine = AdapterOnly(coordinator.site)
+        adapter.append((await _run(hass, proxies, stream, coordinator, start + 2 * len(stream)))[0])
         assert await hass.config_entries.async_remove(entry.entry_id)
         await hass.async_block_till_done()
     unregister()
     added = statistics.median(w - b for w, b in zip(with_, without, strict=True))
     after_set_up = statistics.median(w - b for w, b in zip(settling, without, strict=True))
+    adapter_only = statistics.median(w - b for w, b in zip(adapter, without, strict=True))
     tag_seconds = load.tags * len(stream)
     lags.sort()
     print(
@@ -126,6 +145,8 @@ async def test_added_cpu(
         f"({added / len(stream) * 100:.1f} % of one core, "
         f"{added / statistics.median(without):.1f}x HA's own for the same adverts); "
         f"in the first {len(stream)} s after set-up: {after_set_up / adverts * 1e6:.1f} ms\n"
+        f"  of which the adapter alone (reading the scanners, an engine that locates nothing): "
+        f"{adapter_only / adverts * 1e6:.1f} ms per 1000 adverts\n"
         f"  event-loop lag while ticking: p99 {lags[int(len(lags) * 0.99)] * 1e3:.1f} ms, "
         f"max {lags[-1] * 1e3:.1f} ms"
     )
