@@ -43,11 +43,17 @@ from .const import (
     DOMAIN,
 )
 from .engine.site import (
+    COORDINATE_RANGE_M,
     DEFAULT_EXPONENT,
     DEFAULT_REF_RSSI_1M,
     DEFAULT_WALL_LOSS_DB,
+    EXPONENT_RANGE,
+    FLOOR_RANGE,
+    HEIGHT_RANGE_M,
     MAX_WALL_LOSS_DB,
     MOTION_CLASSES,
+    REF_RSSI_RANGE_DBM,
+    RSSI_OFFSET_RANGE_DB,
     SiteError,
 )
 from .identity import IDENTITY_KINDS, IdentityError, ibeacon_id, identity_of, normalize
@@ -79,10 +85,10 @@ TEXT_MULTILINE = selector.TextSelector(selector.TextSelectorConfig(multiline=Tru
 
 
 def _number(
-    low: float, high: float, step: float | Literal["any"], unit: str | None = None
+    within: tuple[float, float], step: float | Literal["any"], unit: str | None = None
 ) -> selector.NumberSelector:
     config = selector.NumberSelectorConfig(
-        min=low, max=high, step=step, mode=selector.NumberSelectorMode.BOX
+        min=within[0], max=within[1], step=step, mode=selector.NumberSelectorMode.BOX
     )
     if unit is not None:
         config["unit_of_measurement"] = unit
@@ -309,11 +315,11 @@ class BleRtlsOptionsFlow(OptionsFlow):
         } | self._own_beacon(self._item_id)
         fields: dict[vol.Marker, Any] = {
             vol.Required(CONF_NAME): selector.TextSelector(),
-            vol.Required("x"): _number(-10000, 10000, 0.1, "m"),
-            vol.Required("y"): _number(-10000, 10000, 0.1, "m"),
-            vol.Required("z", default=2.0): _number(-100, 1000, 0.1, "m"),
-            vol.Required("floor", default=0): _number(-20, 200, 1),
-            vol.Required("rssi_offset", default=0.0): _number(-30, 30, 0.5, "dB"),
+            vol.Required("x"): _number(COORDINATE_RANGE_M, 0.1, "m"),
+            vol.Required("y"): _number(COORDINATE_RANGE_M, 0.1, "m"),
+            vol.Required("z", default=2.0): _number(HEIGHT_RANGE_M, 0.1, "m"),
+            vol.Required("floor", default=0): _number(FLOOR_RANGE, 1),
+            vol.Required("rssi_offset", default=0.0): _number(RSSI_OFFSET_RANGE_DB, 0.5, "dB"),
             vol.Optional("beacon"): selector.TextSelector(),
         }
         if current is not None:
@@ -426,7 +432,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
             vol.Required(CONF_NAME): selector.TextSelector(),
             vol.Required(CONF_IDENTITY_KIND): _choice(list(IDENTITY_KINDS), CONF_IDENTITY_KIND),
             vol.Required(CONF_IDENTITY): selector.TextSelector(),
-            vol.Optional("ref_rssi_1m"): _number(-120, 20, 1, "dBm"),
+            vol.Optional("ref_rssi_1m"): _number(REF_RSSI_RANGE_DBM, 1, "dBm"),
             vol.Required("motion"): _choice(list(MOTION_CLASSES), "motion"),
             vol.Optional(CONF_BATTERY): selector.BooleanSelector(),
         }
@@ -487,7 +493,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
             defaults |= current | {CONF_POLYGON: polygon_text}
         fields: dict[vol.Marker, Any] = {
             vol.Required(CONF_NAME): selector.TextSelector(),
-            vol.Required("floor"): _number(-20, 200, 1),
+            vol.Required("floor"): _number(FLOOR_RANGE, 1),
             vol.Required(CONF_POLYGON): TEXT_MULTILINE,
             vol.Optional(CONF_WALLS, default=False): selector.BooleanSelector(),
             vol.Optional(CONF_AREA): selector.AreaSelector(),
@@ -612,20 +618,20 @@ class BleRtlsOptionsFlow(OptionsFlow):
         schema = vol.Schema(
             {
                 vol.Required(CONF_RSSI_FILTER): _choice(["trimmed", "kalman"], CONF_RSSI_FILTER),
-                vol.Required(CONF_WINDOW): _number(1, 30, 0.5, seconds),
-                vol.Required(CONF_LOCATE_INTERVAL): _number(1, 10, 1, seconds),
+                vol.Required(CONF_WINDOW): _number((1, 30), 0.5, seconds),
+                vol.Required(CONF_LOCATE_INTERVAL): _number((1, 10), 1, seconds),
                 vol.Required(CONF_SELF_CALIBRATE): selector.BooleanSelector(),
-                vol.Required(CONF_ZONE_MARGIN): _number(0, 10, 0.1, "m"),
-                vol.Required(CONF_ZONE_DWELL): _number(0, 600, 1, seconds),
-                vol.Required(CONF_PUBLISH_INTERVAL): _number(1, 600, 1, seconds),
-                vol.Required(CONF_MISSING_AFTER): _number(10, 86400, 10, seconds),
-                vol.Required(CONF_RECEIVER_SILENT_AFTER): _number(30, 86400, 10, seconds),
-                vol.Required("exponent"): _number(1, 6, 0.1),
-                vol.Required("ref_rssi_1m"): _number(-120, 20, 1, "dBm"),
-                vol.Required("wall_loss_db"): _number(0, MAX_WALL_LOSS_DB, 0.5, "dB"),
-                vol.Optional("latitude"): _number(-90, 90, "any", "°"),
-                vol.Optional("longitude"): _number(-180, 180, "any", "°"),
-                vol.Optional("bearing"): _number(-360, 360, 0.1, "°"),
+                vol.Required(CONF_ZONE_MARGIN): _number((0, 10), 0.1, "m"),
+                vol.Required(CONF_ZONE_DWELL): _number((0, 600), 1, seconds),
+                vol.Required(CONF_PUBLISH_INTERVAL): _number((1, 600), 1, seconds),
+                vol.Required(CONF_MISSING_AFTER): _number((10, 86400), 10, seconds),
+                vol.Required(CONF_RECEIVER_SILENT_AFTER): _number((30, 86400), 10, seconds),
+                vol.Required("exponent"): _number(EXPONENT_RANGE, 0.1),
+                vol.Required("ref_rssi_1m"): _number(REF_RSSI_RANGE_DBM, 1, "dBm"),
+                vol.Required("wall_loss_db"): _number((0, MAX_WALL_LOSS_DB), 0.5, "dB"),
+                vol.Optional("latitude"): _number((-90, 90), "any", "°"),
+                vol.Optional("longitude"): _number((-180, 180), "any", "°"),
+                vol.Optional("bearing"): _number((-360, 360), 0.1, "°"),
             }
         )
         defaults = (
@@ -674,9 +680,9 @@ class BleRtlsOptionsFlow(OptionsFlow):
         floors = coordinator.site.floors
         fields: dict[vol.Marker, Any] = {
             vol.Required(CONF_TAG): _labelled(tags),
-            vol.Required("x"): _number(-10000, 10000, 0.1, "m"),
-            vol.Required("y"): _number(-10000, 10000, 0.1, "m"),
-            vol.Required("floor", default=floors[0] if floors else 0): _number(-20, 200, 1),
+            vol.Required("x"): _number(COORDINATE_RANGE_M, 0.1, "m"),
+            vol.Required("y"): _number(COORDINATE_RANGE_M, 0.1, "m"),
+            vol.Required("floor", default=floors[0] if floors else 0): _number(FLOOR_RANGE, 1),
         }
         if points:
             fields[vol.Optional(CONF_CLEAR, default=False)] = selector.BooleanSelector()

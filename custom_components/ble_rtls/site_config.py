@@ -31,10 +31,8 @@ def empty_document() -> SiteDocument:
 def validate_document(raw: Any, source: str = "SITE.json") -> SiteDocument:
     """Check everything the engine and the integration need; return a normalised copy."""
     site = parse_site(raw, source, allow_empty=True)
-    document: SiteDocument = copy.deepcopy(raw)
-    document.setdefault("receivers", [])
-    document.setdefault("tags", [])
-    document.setdefault("zones", [])
+    document = _without_nulls(raw)
+    _check_texts(document, source)
     for index, (tag, item) in enumerate(zip(site.tags, document["tags"], strict=True)):
         try:
             identity = identity_of(item)
@@ -71,6 +69,34 @@ def validate_document(raw: Any, source: str = "SITE.json") -> SiteDocument:
     if anchor is not None:
         _check_anchor(anchor, f"{source}: geo_anchor")
     return document
+
+
+def _without_nulls(raw: dict[str, Any]) -> SiteDocument:
+    """A copy where null is "not given", as the engine reads it.
+
+    A list becomes empty, the rest is dropped: the flows and the coordinator read what is
+    there.
+    """
+    document: SiteDocument = copy.deepcopy(raw)
+    for key in ("receivers", "tags", "zones"):
+        if document.get(key) is None:
+            document[key] = []
+    for key in ("survey", "path_loss", "geo_anchor"):
+        if key in document and document[key] is None:
+            del document[key]
+    return document
+
+
+def _check_texts(document: SiteDocument, source: str) -> None:
+    """What only HA reads as text: device names and a zone's HA area."""
+    for key, extra in (("receivers", "name"), ("tags", "name"), ("zones", "area_id")):
+        for index, item in enumerate(document[key]):
+            value = item.get(extra)
+            if value is not None and not (isinstance(value, str) and value.strip()):
+                raise SiteError(
+                    f"{source}: {key}[{index}] ({item['id']}): {extra}: "
+                    f"must be a non-empty string, got {value!r}"
+                )
 
 
 def engine_site(document: SiteDocument) -> Site:

@@ -452,6 +452,14 @@ async def test_import_and_export_round_trip(hass: HomeAssistant, entry: MockConf
     result = await _configure(hass, result, {"site_json": json.dumps(broken)})
     assert result["errors"] == {"site_json": "invalid_site"}
     assert "receivers[0] (r): x: must be a number" in result["description_placeholders"]["error"]
+    # A receiver 1e57 m away was taken, and the reload that followed failed building the
+    # engine's grid: now it is refused like any other slip, and the site stays as it was.
+    far = json.loads(json.dumps(exported))
+    far["receivers"][1]["y"] = -1.9e57
+    result = await _configure(hass, result, {"site_json": json.dumps(far)})
+    assert result["errors"] == {"site_json": "invalid_site"}
+    assert "y: must be between -1e+07 and 1e+07" in result["description_placeholders"]["error"]
+    assert _site(entry) == exported and entry.state is config_entries.ConfigEntryState.LOADED
     smaller = dict(exported, zones=exported["zones"][:1])
     result = await _configure(hass, result, {"site_json": json.dumps(smaller)})
     assert result["type"] is FlowResultType.CREATE_ENTRY

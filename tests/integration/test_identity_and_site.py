@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from custom_components.ble_rtls.engine.engine import Engine
 from custom_components.ble_rtls.engine.site import SiteError
 from custom_components.ble_rtls.identity import (
     RESOLVED_CACHE_LIMIT,
@@ -16,7 +19,14 @@ from custom_components.ble_rtls.identity import (
     identity_of,
     normalize,
 )
-from custom_components.ble_rtls.site_config import to_lat_lon, validate_document
+from custom_components.ble_rtls.site_config import (
+    engine_site,
+    names,
+    tag_identities,
+    to_lat_lon,
+    validate_document,
+)
+from tests.mutations import mutated
 
 from .conftest import BEACON, IRK, two_room_site
 from .test_tracking import private_address
@@ -90,6 +100,20 @@ def test_document_errors_name_the_item() -> None:
         validate_document(site)
 
 
+def test_what_only_home_assistant_reads_is_checked_and_null_is_not_given() -> None:
+    site = two_room_site()
+    site["receivers"][1]["name"] = True
+    with pytest.raises(SiteError, match=r"receivers\[1\] \(AA:00:00:00:00:02\): name: must be a"):
+        validate_document(site)
+    site = two_room_site()
+    site["zones"][0]["area_id"] = ["kitchen"]
+    with pytest.raises(SiteError, match=r"zones\[0\] \(left\): area_id: must be a non-empty"):
+        validate_document(site)
+    site = two_room_site() | {"zones": None, "path_loss": None, "survey": None}
+    document = validate_document(site | {"geo_anchor": None})
+    assert document["zones"] == [] and not {"path_loss", "survey", "geo_anchor"} & set(document)
+
+
 def test_site_metres_to_latitude_and_longitude() -> None:
     anchor = {"latitude": 52.0, "longitude": 4.0, "bearing": 0.0}
     latitude, longitude = to_lat_lon(anchor, 0.0, 111.2)
@@ -97,3 +121,29 @@ def test_site_metres_to_latitude_and_longitude() -> None:
     latitude, longitude = to_lat_lon(anchor | {"bearing": 90.0}, 0.0, 68.5)
     assert latitude == pytest.approx(52.0, abs=1e-7)
     assert longitude == pytest.approx(4.001, abs=1e-5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_any_change_to_a_stored_site_is_taken_or_named(data: st.DataObject) -> None:
+    """What the integration builds at set-up from a site that passed its checks: the
+    engine, the identities and the names of devices; a site that fails says where."""
+    good = two_room_site() | {"geo_anchor": {"latitude": 52.0, "longitude": 4.0}}
+    good["receivers"][0]["beacon"] = "EE:00:00:00:00:01"
+    good["tags"][0]["battery"] = True
+    good["survey"] = [
+        {"x": 5, "y": 5, "floor": 0, "rssi": {r["id"]: -70 for r in good["receivers"]}}
+    ]
+    try:
+        document = validate_document(mutated(data, good))
+    except SiteError as err:
+        assert str(err).startswith("SITE.json")
+        return
+    site = engine_site(document)
+    if site.receivers:
+        Engine(site)
+    IdentityResolver(tag_identities(document))
+    for kind in ("receivers", "tags", "zones"):
+        assert all(isinstance(name, str) and name for name in names(document, kind).values())
+    if document.get("geo_anchor") is not None:  # null is no anchor
+        assert all(math.isfinite(v) for v in to_lat_lon(document["geo_anchor"], 10.0, 5.0))

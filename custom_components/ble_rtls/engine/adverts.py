@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from .site import RSSI_RANGE_DBM
+
 REQUIRED_COLUMNS = ("time", "receiver", "tag", "rssi")
 
 
@@ -41,27 +43,34 @@ def read_adverts(path: str | Path) -> Iterator[Advert]:
 def parse_adverts(lines: Iterable[str] | TextIO, source: str = "ADVERTS.csv") -> Iterator[Advert]:
     """Parse CSV text; extra columns are ignored, time must not go backwards."""
     reader = csv.DictReader(lines)
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
-        raise AdvertsError(f"{source}: line 1: header: missing column(s) {', '.join(missing)}")
-    last_time = -math.inf
-    for row in reader:
-        where = f"{source}: line {reader.line_num}"
-        time = _finite(row, "time", where)
-        if time < last_time:
-            raise AdvertsError(
-                f"{where}: time: {time} is earlier than the previous row's {last_time}"
-            )
-        last_time = time
-        receiver, tag = (row.get("receiver") or "").strip(), (row.get("tag") or "").strip()
-        if not receiver:
-            raise AdvertsError(f"{where}: receiver: empty")
-        if not tag:
-            raise AdvertsError(f"{where}: tag: empty")
-        rssi = _finite(row, "rssi", where)
-        if not -130.0 <= rssi <= 20.0:
-            raise AdvertsError(f"{where}: rssi: {rssi} dBm is not a received signal strength")
-        yield Advert(time, receiver, tag, rssi)
+    try:
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise AdvertsError(f"{source}: line 1: header: missing column(s) {', '.join(missing)}")
+        last_time = -math.inf
+        for row in reader:
+            advert = _advert(row, f"{source}: line {reader.line_num}", last_time)
+            last_time = advert.time
+            yield advert
+    except csv.Error as err:  # what the csv module cannot split into fields at all
+        place = f"after line {reader.line_num}" if reader.line_num else "line 1"
+        raise AdvertsError(f"{source}: {place}: not CSV: {err}") from err
+
+
+def _advert(row: dict[str, str | None], where: str, last_time: float) -> Advert:
+    """One row's advert; AdvertsError names the field that is wrong."""
+    time = _finite(row, "time", where)
+    if time < last_time:
+        raise AdvertsError(f"{where}: time: {time} is earlier than the previous row's {last_time}")
+    receiver, tag = (row.get("receiver") or "").strip(), (row.get("tag") or "").strip()
+    if not receiver:
+        raise AdvertsError(f"{where}: receiver: empty")
+    if not tag:
+        raise AdvertsError(f"{where}: tag: empty")
+    rssi = _finite(row, "rssi", where)
+    if not RSSI_RANGE_DBM[0] <= rssi <= RSSI_RANGE_DBM[1]:
+        raise AdvertsError(f"{where}: rssi: {rssi} dBm is not a received signal strength")
+    return Advert(time, receiver, tag, rssi)
 
 
 def _finite(row: dict[str, str | None], key: str, where: str) -> float:

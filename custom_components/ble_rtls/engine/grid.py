@@ -177,8 +177,14 @@ class FloorGrid:
     ) -> None:
         self.floor = floor
         (low_x, low_y), (high_x, high_y) = bounds
-        area = (high_x - low_x) * (high_y - low_y)
-        self.step = max(GRID_STEP_M, math.sqrt(area / MAX_GRID_POINTS))
+        width, depth = high_x - low_x, high_y - low_y
+        # Never more than MAX_GRID_POINTS along a side either: a floor 10 km long and 2 m
+        # deep would otherwise get 63,000 points in a row.
+        self.step = max(
+            GRID_STEP_M,
+            math.sqrt(width * depth / MAX_GRID_POINTS),
+            max(width, depth) / MAX_GRID_POINTS,
+        )
         xs, ys = np.meshgrid(
             np.arange(low_x, high_x + 1e-9, self.step),
             np.arange(low_y, high_y + 1e-9, self.step),

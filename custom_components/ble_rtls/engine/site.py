@@ -28,6 +28,17 @@ MAX_WALL_LOSS_DB = 20.0
 MIN_SURVEY_RECEIVERS = 3
 MAX_SURVEY_POINTS = 500
 RSSI_RANGE_DBM = (-130.0, 20.0)
+# What a place, a height, a floor, a correction or a power may be, in SITE.json as in the
+# set-up forms: beyond them is a slip of the keyboard, on which the engine would build its
+# grids (a receiver 1e57 m away had no grid to fit in memory) or its powers (1e160 dBm
+# overflowed a range). The site frame's origin may be anywhere (replay-format.md), so
+# places go as far as a national grid's or UTM's metres.
+COORDINATE_RANGE_M = (-10_000_000.0, 10_000_000.0)
+HEIGHT_RANGE_M = (-100.0, 1_000.0)
+FLOOR_RANGE = (-20, 200)
+RSSI_OFFSET_RANGE_DB = (-30.0, 30.0)
+REF_RSSI_RANGE_DBM = (-120.0, 20.0)
+EXPONENT_RANGE = (1.0, 6.0)
 
 
 class SiteError(ValueError):
@@ -223,7 +234,13 @@ def _id(item: dict[str, Any], where: str) -> str:
     return value
 
 
-def _number(item: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
+def _number(
+    item: dict[str, Any],
+    key: str,
+    where: str,
+    default: float | None = None,
+    within: tuple[float, float] | None = None,
+) -> float:
     value = item.get(key)
     if value is None:
         if default is None:
@@ -233,11 +250,15 @@ def _number(item: dict[str, Any], key: str, where: str, default: float | None = 
         raise SiteError(f"{where}: {key}: must be a number, got {value!r}")
     if not math.isfinite(value):
         raise SiteError(f"{where}: {key}: must be finite, got {value!r}")
+    if within is not None and not within[0] <= value <= within[1]:
+        raise SiteError(
+            f"{where}: {key}: must be between {within[0]:g} and {within[1]:g}, got {value!r}"
+        )
     return float(value)
 
 
 def _floor(item: dict[str, Any], where: str) -> int:
-    value = _number(item, "floor", where, 0.0)
+    value = _number(item, "floor", where, 0.0, FLOOR_RANGE)
     if value != int(value):
         raise SiteError(f"{where}: floor: must be a whole number, got {value!r}")
     return int(value)
@@ -249,11 +270,11 @@ def _receiver(raw: Any, where: str) -> Receiver:
     where = f"{where} ({rid})"
     return Receiver(
         id=rid,
-        x=_number(item, "x", where),
-        y=_number(item, "y", where),
-        z=_number(item, "z", where, 0.0),
+        x=_number(item, "x", where, within=COORDINATE_RANGE_M),
+        y=_number(item, "y", where, within=COORDINATE_RANGE_M),
+        z=_number(item, "z", where, 0.0, HEIGHT_RANGE_M),
         floor=_floor(item, where),
-        rssi_offset=_number(item, "rssi_offset", where, 0.0),
+        rssi_offset=_number(item, "rssi_offset", where, 0.0, RSSI_OFFSET_RANGE_DB),
         beacon=_optional_text(item, "beacon", where),
     )
 
@@ -271,11 +292,15 @@ def _tag(raw: Any, where: str) -> Tag:
     item = _object(raw, where)
     tid = _id(item, where)
     where = f"{where} ({tid})"
-    ref = None if item.get("ref_rssi_1m") is None else _number(item, "ref_rssi_1m", where)
+    ref = (
+        None
+        if item.get("ref_rssi_1m") is None
+        else _number(item, "ref_rssi_1m", where, within=REF_RSSI_RANGE_DBM)
+    )
     motion = item.get("motion", "person")
     if motion not in MOTION_CLASSES:
         raise SiteError(f"{where}: motion: must be one of {', '.join(MOTION_CLASSES)}")
-    height = _number(item, "height", where, DEFAULT_TAG_HEIGHT)
+    height = _number(item, "height", where, DEFAULT_TAG_HEIGHT, HEIGHT_RANGE_M)
     return Tag(id=tid, ref_rssi_1m=ref, motion=motion, height=height)
 
 
@@ -296,8 +321,8 @@ def _zone(raw: Any, where: str, floors: set[int]) -> Zone:
         point = {"x": vertex[0], "y": vertex[1]}
         polygon.append(
             (
-                _number(point, "x", f"{where}: polygon[{i}]"),
-                _number(point, "y", f"{where}: polygon[{i}]"),
+                _number(point, "x", f"{where}: polygon[{i}]", within=COORDINATE_RANGE_M),
+                _number(point, "y", f"{where}: polygon[{i}]", within=COORDINATE_RANGE_M),
             )
         )
     if abs(polygon_area(polygon)) < 1e-9:
@@ -319,15 +344,10 @@ def _survey_point(raw: Any, where: str, floor_of: dict[str, int]) -> SurveyPoint
     heard = item.get("rssi")
     if not isinstance(heard, dict):
         raise SiteError(f"{where}: rssi: must be an object of receiver id to dBm")
-    low, high = RSSI_RANGE_DBM
     for receiver_id in heard:
         if receiver_id not in floor_of:
             raise SiteError(f"{where}: rssi: {receiver_id!r} is not a receiver of the site")
-        value = _number(heard, receiver_id, f"{where}: rssi")
-        if not low <= value <= high:
-            raise SiteError(
-                f"{where}: rssi: {receiver_id}: must be between {low:g} and {high:g} dBm"
-            )
+        _number(heard, receiver_id, f"{where}: rssi", within=RSSI_RANGE_DBM)
     on_floor = sum(1 for receiver_id in heard if floor_of[receiver_id] == floor)
     if on_floor < MIN_SURVEY_RECEIVERS:
         raise SiteError(
@@ -335,11 +355,11 @@ def _survey_point(raw: Any, where: str, floor_of: dict[str, int]) -> SurveyPoint
             f" got {on_floor}"
         )
     return SurveyPoint(
-        x=_number(item, "x", where),
-        y=_number(item, "y", where),
+        x=_number(item, "x", where, within=COORDINATE_RANGE_M),
+        y=_number(item, "y", where, within=COORDINATE_RANGE_M),
         floor=floor,
         rssi=tuple((receiver_id, float(value)) for receiver_id, value in heard.items()),
-        height=_number(item, "height", where, DEFAULT_TAG_HEIGHT),
+        height=_number(item, "height", where, DEFAULT_TAG_HEIGHT, HEIGHT_RANGE_M),
     )
 
 
@@ -347,15 +367,11 @@ def _path_loss(raw: Any, where: str) -> PathLoss:
     if raw is None:
         return PathLoss()
     item = _object(raw, where)
-    exponent = _number(item, "exponent", where, DEFAULT_EXPONENT)
-    if not 1.0 <= exponent <= 6.0:
-        raise SiteError(f"{where}: exponent: must be between 1 and 6, got {exponent}")
-    wall_loss = _number(item, "wall_loss_db", where, DEFAULT_WALL_LOSS_DB)
-    if not 0.0 <= wall_loss <= MAX_WALL_LOSS_DB:
-        raise SiteError(
-            f"{where}: wall_loss_db: must be between 0 and {MAX_WALL_LOSS_DB:g}, got {wall_loss}"
-        )
-    return PathLoss(exponent, _number(item, "ref_rssi_1m", where, DEFAULT_REF_RSSI_1M), wall_loss)
+    return PathLoss(
+        _number(item, "exponent", where, DEFAULT_EXPONENT, EXPONENT_RANGE),
+        _number(item, "ref_rssi_1m", where, DEFAULT_REF_RSSI_1M, REF_RSSI_RANGE_DBM),
+        _number(item, "wall_loss_db", where, DEFAULT_WALL_LOSS_DB, (0.0, MAX_WALL_LOSS_DB)),
+    )
 
 
 def polygon_area(polygon: list[Point] | tuple[Point, ...]) -> float:
