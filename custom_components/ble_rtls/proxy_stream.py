@@ -258,7 +258,8 @@ def _payload(
     manufacturer_data: dict[int, bytes] = {}
     if raw := item.get("manufacturer_data"):
         for key, data in _hex_items(raw, index, "manufacturer_data"):
-            company = int(key) if type(key) is str and key.isdigit() else -1
+            # ASCII digits only: "²" is a digit to isdigit() but not to int().
+            company = int(key) if type(key) is str and key.isascii() and key.isdigit() else -1
             if not 0 <= company <= 0xFFFF:
                 raise _bad(index, "manufacturer_data", "keys are not company ids")
             manufacturer_data[company] = data

@@ -27,17 +27,26 @@ from homeassistant.components import bluetooth
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
 from custom_components.ble_rtls.coordinator import SiteCoordinator
 from custom_components.ble_rtls.diagnostics import async_get_config_entry_diagnostics
-from custom_components.ble_rtls.proxy_stream import proxies, unplaced_issue_id
+from custom_components.ble_rtls.proxy_stream import (
+    StreamError,
+    parse_batch,
+    proxies,
+    unplaced_issue_id,
+)
 from simulator.proxies import Radio, SimulatedProxy
+from tests.mutations import mutated
 
 from .conftest import TAG_MAC, setup_site, two_room_site, until
 
 FAST = (0.01, 0.05)
+UUID_TEXT = "0000feaa-0000-1000-8000-00805f9b34fb"
 
 
 class FakeBackend:
@@ -330,6 +339,7 @@ async def test_malformed_and_hostile_frames_are_refused_without_harming_other_pr
             ({"time": 10.0}, "time"),
             ({"manufacturer_data": {"76": "zz"}}, "manufacturer_data"),
             ({"manufacturer_data": {"apple": "00"}}, "manufacturer_data"),
+            ({"manufacturer_data": {"\u00b2": "00"}}, "manufacturer_data"),  # a digit to isdigit
             ({"manufacturer_data": {"76": "00" * 300}}, "manufacturer_data"),
             ({"service_uuids": ["not-a-uuid"]}, "service_uuids"),
             ({"name": "x" * 1000}, "name"),
@@ -430,3 +440,30 @@ async def test_a_home_assistant_without_the_integration_is_named(
     status = holder.proxy.streamer.status
     await until(lambda: status.last_error is not None)
     assert "BLE RTLS integration is not set up" in (status.last_error or "")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_any_change_to_a_good_batch_is_taken_or_refused_with_a_reason(
+    data: st.DataObject,
+) -> None:
+    """A value replaced, removed or repeated anywhere in a batch: StreamError, naming the
+    advert and field, or adverts for the scanner; never another exception."""
+    advert = {
+        "address": TAG_MAC,
+        "rssi": -60,
+        "time": 99.5,
+        "name": "Tag",
+        "tx_power": -4,
+        "manufacturer_data": {"76": "0215aabb"},
+        "service_data": {UUID_TEXT: "00"},
+        "service_uuids": [UUID_TEXT],
+    }
+    batch = mutated(data, {"adverts": [advert, advert]}).get("adverts")
+    try:
+        adverts = parse_batch(batch if isinstance(batch, list) else [batch], 100.0, 5000.0)
+    except StreamError as err:
+        assert str(err).startswith("advert ") or "at most" in str(err)
+        return
+    for address, rssi, *_, seen in adverts:
+        assert isinstance(address, str) and isinstance(rssi, int) and 4940.0 <= seen <= 5000.0
