@@ -149,6 +149,8 @@ def parse_messages(body: bytes) -> list[Message]:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ProtocolError(400, "bad_json", f"the body is not JSON: {err}") from None
+    except RecursionError:  # 64 KiB of "[" nests deeper than the decoder goes
+        raise ProtocolError(400, "bad_json", "the body nests too deep") from None
     raw = document.get("messages") if isinstance(document, dict) else None
     if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_MESSAGES:
         raise ProtocolError(
@@ -157,7 +159,7 @@ def parse_messages(body: bytes) -> list[Message]:
     messages = []
     for index, item in enumerate(raw):
         kind = item.get("type") if isinstance(item, dict) else None
-        if kind not in SCHEMAS:
+        if not isinstance(kind, str) or kind not in SCHEMAS:  # a list is not even hashable
             raise ProtocolError(
                 400, "bad_message", f"message {index}: type must be one of {MESSAGE_TYPES}"
             )

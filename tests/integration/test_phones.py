@@ -333,6 +333,10 @@ def _refusals(pairing: Pairing) -> dict[str, tuple[int, bytes, dict[str, str]]]:
         "valid_then_broken": encode(
             [message("panic", time.time()), {"id": "b", "type": "panic", "time": -5}]
         ),
+        # Both had escaped as exceptions, which HA's webhook logs and answers with an empty
+        # 200: a list is not hashable, and 64 KiB of "[" nests deeper than the decoder goes.
+        "type_a_list": encode([{"id": "a", "type": ["panic"], "time": 1.0}]),
+        "nested_too_deep": b"[" * 30_000 + b"]" * 30_000,
     }.items():
         cases[name] = (400, bad, signed_headers(pairing.secret, bad, time.time()))
     return cases
