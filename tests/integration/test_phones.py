@@ -5,6 +5,7 @@ to HA's real webhook; what HA shows, fires and stores; every refused request cha
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,15 +26,19 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
 from custom_components.ble_rtls.const import DOMAIN
 from custom_components.ble_rtls.coordinator import device_identifier, unique_id
 from custom_components.ble_rtls.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ble_rtls.identity import ibeacon_payload
+from custom_components.ble_rtls.phone_protocol import ProtocolError, parse_messages
 from custom_components.ble_rtls.phones import Fix as HaFix
 from custom_components.ble_rtls.phones import best_fix, pairing_payload
 from simulator.proxies import SimulatedProxy
+from tests.mutations import mutated
 
 from .conftest import ALICE, BEACON, Walker, until
 from .test_package import ROOT
@@ -453,3 +458,28 @@ async def test_unloading_the_site_closes_the_phone_webhooks(
     await hass.async_block_till_done()
     with pytest.raises(ConnectionCheckError, match="does not know this phone"):
         await hass.async_add_executor_job(check_connection, pairing)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_any_change_to_good_messages_is_taken_or_refused_with_a_reason(
+    data: st.DataObject,
+) -> None:
+    """A value replaced, removed or repeated anywhere in a signed body: ProtocolError with
+    a status and a reason, or checked messages; never another exception."""
+    located = {"lat": 52.0, "lon": 4.0, "accuracy": 5.0}
+    good = {
+        "messages": [
+            message("location", 1.7e9, location=located | {"speed": 0.5, "battery": 80}),
+            message("panic", 1.7e9, note="help", location=located),
+            {"id": "c", "type": "panic_cancel", "time": 1.7e9, "panic_id": "p"},
+            message("check_in", 1.7e9),
+        ]
+    }
+    body = json.dumps(mutated(data, good)).encode()
+    try:
+        messages = parse_messages(body)
+    except ProtocolError as err:
+        assert err.status == 400 and err.code and str(err)
+        return
+    assert all(isinstance(m.id, str) and math.isfinite(m.time) for m in messages)
