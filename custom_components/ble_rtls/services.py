@@ -26,8 +26,9 @@ from .const import CONF_SITE, DOMAIN
 from .coordinator import device_item
 from .engine.adverts import Advert, write_adverts
 from .engine.pathloss import fit_path_loss
-from .site_config import replace_item
-from .surveying import SpotError, heard_at, spot_floor, with_survey_point, without_survey
+from .engine.site import SiteError
+from .site_config import replace_item, validate_document
+from .surveying import SpotError, heard_at, spot_on_plan, with_survey_point, without_survey
 
 if TYPE_CHECKING:
     from . import BleRtlsConfigEntry
@@ -141,7 +142,7 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
     coordinator = entry.runtime_data
     site = coordinator.site
     try:
-        floor = spot_floor(coordinator, call.data.get("floor"))
+        floor = spot_on_plan(coordinator, call.data["x"], call.data["y"], call.data.get("floor"))
         rssi = heard_at(coordinator, tag_id, floor)
     except SpotError as err:
         raise _refused(err) from err
@@ -178,7 +179,10 @@ async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
     item = next(t for t in coordinator.document["tags"] if t["id"] == tag_id) | {
         "ref_rssi_1m": reference
     }
-    document = replace_item(coordinator.document, "tags", item, tag_id)
+    try:  # a power no tag has (a spot entered wrong) would stop the site loading
+        document = validate_document(replace_item(coordinator.document, "tags", item, tag_id))
+    except SiteError as err:
+        raise _refused(SpotError("invalid_calibration", error=str(err))) from err
     hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: document})
     return response
 

@@ -40,6 +40,15 @@ def spot_floor(coordinator: SiteCoordinator, floor: int | None) -> int:
     return floor
 
 
+def spot_on_plan(coordinator: SiteCoordinator, x: float, y: float, floor: int | None) -> int:
+    """The spot's floor, checked: it has receivers and (x, y) is on its plan."""
+    floor = spot_floor(coordinator, floor)
+    (low_x, low_y), (high_x, high_y) = coordinator.site.bounds(floor)
+    if not (low_x <= x <= high_x and low_y <= y <= high_y):
+        raise SpotError("outside_site", x=f"{x:g}", y=f"{y:g}", floor=str(floor))
+    return floor
+
+
 def heard_at(coordinator: SiteCoordinator, tag_id: str, floor: int) -> dict[str, float]:
     """The tag's filtered RSSI per receiver now, offsets applied; three on `floor` at least."""
     engine = coordinator.engine
@@ -59,10 +68,7 @@ def with_survey_point(
     survive exports, imports and offset changes.
     """
     site = coordinator.site
-    floor = spot_floor(coordinator, floor)
-    (low_x, low_y), (high_x, high_y) = site.bounds(floor)
-    if not (low_x <= x <= high_x and low_y <= y <= high_y):
-        raise SpotError("outside_site", x=f"{x:g}", y=f"{y:g}", floor=str(floor))
+    floor = spot_on_plan(coordinator, x, y, floor)
     heard = heard_at(coordinator, tag_id, floor)
     offsets = {r.id: r.rssi_offset for r in site.receivers}
     point: dict[str, Any] = {

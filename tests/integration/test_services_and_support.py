@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from homeassistant.components.device_automation import DeviceAutomationType
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
@@ -88,6 +89,31 @@ async def test_calibrate_explains_what_is_wrong(
             return_response=True,
         )
     assert unheard.value.translation_key == "too_few_receivers"
+
+
+async def test_calibrate_keeps_the_site_when_the_spot_or_the_power_is_impossible(
+    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry
+) -> None:
+    """A spot off the plan, or a power no tag has, is refused and nothing is stored: a
+    stored 1 m power beyond the site's range would stop the site from loading."""
+    site = json.dumps(entry.options[CONF_SITE])
+    walker.radio.ref_rssi_1m = 30.0  # louder than any tag: 30 dBm at 1 m
+    await walker.walk(TAG_MAC, (6.0, 4.0), (6.0, 4.0), 6)
+    forklift = _device(hass, entry, "tag", "forklift")
+    for spot, key in (({"x": 1e6, "y": 4.0}, "outside_site"), ({"x": 6.0, "y": 4.0}, "")):
+        with pytest.raises(ServiceValidationError) as refused:
+            await hass.services.async_call(
+                DOMAIN,
+                "calibrate",
+                {"device_id": forklift} | spot,
+                blocking=True,
+                return_response=True,
+            )
+        assert refused.value.translation_key == (key or "invalid_calibration")
+    assert "ref_rssi_1m: must be between -120 and 20" in str(refused.value)
+    await hass.async_block_till_done()
+    assert json.dumps(entry.options[CONF_SITE]) == site
+    assert entry.state is ConfigEntryState.LOADED
 
 
 async def test_export_writes_a_replayable_recording(
