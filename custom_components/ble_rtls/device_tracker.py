@@ -5,6 +5,8 @@ A phone's tracker shows its GPS, or indoors the person's tag when that is freshe
 
 from __future__ import annotations
 
+import math
+
 from homeassistant.components.device_tracker.config_entry import TrackerEntity
 from homeassistant.components.device_tracker.const import SourceType
 from homeassistant.const import STATE_HOME, STATE_NOT_HOME
@@ -52,17 +54,25 @@ class TagTracker(BleRtlsEntity, TrackerEntity, RestoreEntity):
         if last is None or last.attributes.get(ATTR_X) is None:
             return
         attributes = last.attributes
+        try:
+            x, y = float(attributes[ATTR_X]), float(attributes[ATTR_Y])
+            floor = int(attributes.get(ATTR_FLOOR, 0))
+            accuracy = float(attributes.get("accuracy_m", 0.0))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return  # a damaged restore file: the tag waits for its first fix instead
+        if not all(math.isfinite(value) for value in (x, y, accuracy)):
+            return
         zone = attributes.get(ATTR_ZONE)
         self.coordinator.async_restore(
             self._item_id,
             Estimate(
                 time=0.0,
                 tag=self._item_id,
-                x=float(attributes[ATTR_X]),
-                y=float(attributes[ATTR_Y]),
-                floor=int(attributes.get(ATTR_FLOOR, 0)),
-                accuracy=float(attributes.get("accuracy_m", 0.0)),
-                zone=zone if zone in self.coordinator.zones else None,
+                x=x,
+                y=y,
+                floor=floor,
+                accuracy=accuracy,
+                zone=zone if isinstance(zone, str) and zone in self.coordinator.zones else None,
                 receivers=0,
                 method="baseline",
             ),

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -165,6 +166,36 @@ async def test_reload_action_and_restart_restore(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not walker.coordinator
+
+
+async def test_damaged_last_positions_are_not_restored_and_the_tags_still_load(
+    hass: HomeAssistant, proxies: dict[str, SimulatedProxy]
+) -> None:
+    """HA's restore file holds what the trackers wrote, but it is a file: a position that
+    is not a number, NaN or a zone that is a list is skipped, not a failed tracker."""
+    mock_restore_cache(
+        hass,
+        [
+            State("device_tracker.forklift", "x", {"x": "by the door", "y": 5.0}),
+            State("device_tracker.phone", "x", {"x": 1.0, "y": float("nan"), "zone": "left"}),
+            State("device_tracker.watch", "x", {"x": 1.0, "y": 2.0, "zone": ["left"]}),
+        ],
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Site", options={CONF_SITE: two_room_site(), CONF_SETTINGS: {}}
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    for tag in ("forklift", "phone"):
+        tracker = hass.states.get(f"device_tracker.{tag}")
+        assert tracker is not None and tracker.state == STATE_UNKNOWN, tag
+    watch = hass.states.get("device_tracker.watch")  # its place kept, the list not a zone
+    assert watch is not None and watch.attributes["x"] == 1.0 and watch.state == "home"
+    walker = Walker(hass, entry, proxies)
+    await walker.walk(TAG_MAC, (16.0, 5.0), (16.0, 5.0), 10)
+    forklift = hass.states.get("device_tracker.forklift")
+    assert forklift is not None and forklift.state == "Right room"
 
 
 async def test_a_corrupt_stored_site_fails_setup_and_is_kept(
