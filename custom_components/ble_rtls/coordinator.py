@@ -62,6 +62,7 @@ from .const import (
 from .engine.adverts import Advert
 from .engine.engine import Engine, EngineConfig
 from .engine.render import TagMark
+from .engine.site import RSSI_RANGE_DBM
 from .engine.stream import Estimate
 from .identity import APPLE_COMPANY_ID, IdentityResolver
 from .site_config import SiteDocument, engine_site, names, tag_identities, to_lat_lon
@@ -349,6 +350,7 @@ class SiteCoordinator:
         if engine is None:
             return
         last_adverts = self._last_adverts
+        low, high = RSSI_RANGE_DBM
         addresses = list(self._addresses.items())
         present: set[str] = set()
         heard: set[str] = set()
@@ -369,8 +371,10 @@ class SiteCoordinator:
                 if previous is advertisement:
                     continue
                 last_adverts[key] = advertisement
-                if previous is None:
-                    continue  # what a scanner already held when we started may be minutes old
+                # What a scanner already held when we started may be minutes old; an RSSI of
+                # 127 is the controller's "not available" (HCI 0x7F), no reading.
+                if previous is None or not low <= advertisement.rssi <= high:
+                    continue
                 advert = Advert(now, source, tag_id, float(advertisement.rssi))
                 engine.observe(advert)
                 self.recent_adverts.append(advert)

@@ -120,6 +120,12 @@ async def test_export_writes_a_replayable_recording(
     hass: HomeAssistant, walker: Walker, entry: MockConfigEntry
 ) -> None:
     await walker.walk(TAG_MAC, (4.0, 5.0), (16.0, 5.0), 10)
+    # A controller that has no RSSI for a packet reports 127 (HCI 0x7F): no reading, and no
+    # row the replay would refuse.
+    proxy = walker.proxies[walker.receivers[0].id]
+    for _ in range(3):
+        proxy.hear(TAG_MAC, 127)
+        await walker.step({})
     response = await hass.services.async_call(
         DOMAIN, "export_adverts", {}, blocking=True, return_response=True
     )
@@ -127,7 +133,7 @@ async def test_export_writes_a_replayable_recording(
     files: Any = response[entry.entry_id]
     adverts = list(read_adverts(files["adverts"]))
     assert len(adverts) == files["rows"] == len(entry.runtime_data.recent_adverts) >= 30
-    assert {a.tag for a in adverts} == {"forklift"}
+    assert {a.tag for a in adverts} == {"forklift"} and max(a.rssi for a in adverts) < 0
     site = load_site(files["site"])
     assert {a.receiver for a in adverts} <= {r.id for r in site.receivers}
     assert json.loads(Path(files["site"]).read_text())["tags"][0]["address"] == TAG_MAC
