@@ -17,7 +17,7 @@ from custom_components.ble_rtls.engine.adverts import (
     parse_adverts,
     read_adverts,
 )
-from custom_components.ble_rtls.engine.engine import Engine
+from custom_components.ble_rtls.engine.engine import Engine, EngineConfig, RssiFilter
 from custom_components.ble_rtls.engine.site import SiteError, load_site, parse_site
 from tests.mutations import mutated
 
@@ -250,3 +250,51 @@ def test_a_site_far_from_its_origin_locates_as_near_it() -> None:
     assert far_estimate.x - east == pytest.approx(near.x, abs=0.1)
     assert far_estimate.y - north == pytest.approx(near.y, abs=0.1)
     assert far_estimate.zone == near.zone == "dock"
+
+
+CELLS = (
+    st.text(max_size=6)
+    | st.floats().map(str)
+    | st.integers().map(str)
+    | st.text(alphabet='\x00",\n\r', max_size=3)
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(CELLS, max_size=6), max_size=6), st.booleans())
+def test_any_adverts_text_is_read_or_named(rows: list[list[str]], header: bool) -> None:
+    """Whatever the text, ADVERTS.csv gives adverts with finite numbers or one AdvertsError."""
+    text = (HEADER if header else "") + "\n".join(",".join(row) for row in rows)
+    try:
+        adverts = list(parse_adverts(text.splitlines(keepends=True), "ADVERTS.csv"))
+    except AdvertsError as err:
+        assert str(err).startswith("ADVERTS.csv: ")
+        return
+    assert all(math.isfinite(a.time) and -130 <= a.rssi <= 20 for a in adverts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 3),
+            st.sampled_from(["a", "b", "c", "ghost"]),
+            st.sampled_from(["forklift-3", "pallet", "a"]),
+            st.floats(-130, 20),
+        ),
+        max_size=60,
+    ),
+    st.sampled_from(["trimmed", "kalman"]),
+)
+def test_any_adverts_give_finite_estimates(
+    adverts: list[tuple[float, str, str, float]], rssi_filter: RssiFilter
+) -> None:
+    """Any receivers, tags (a receiver's own id among them), gaps and strengths in time
+    order: every estimate is a finite place with a finite accuracy."""
+    engine = Engine(parse_site(GOOD), EngineConfig(rssi_filter=rssi_filter))
+    now = 0.0
+    for gap, receiver, tag, rssi in adverts:
+        now += gap
+        engine.observe(Advert(now, receiver, tag, rssi))
+        for estimate in engine.update(now):
+            assert all(math.isfinite(v) for v in (estimate.x, estimate.y, estimate.accuracy))
