@@ -178,8 +178,8 @@ class FloorGrid:
         self.floor = floor
         (low_x, low_y), (high_x, high_y) = bounds
         width, depth = high_x - low_x, high_y - low_y
-        # Never more than MAX_GRID_POINTS along a side either: a floor 10 km long and 2 m
-        # deep would otherwise get 63,000 points in a row.
+        # Never more than MAX_GRID_POINTS along a side either: a floor as long as the
+        # coordinates' whole range (20,000 km) and 2 m deep would get 63,000 in a row.
         self.step = max(
             GRID_STEP_M,
             math.sqrt(width * depth / MAX_GRID_POINTS),
