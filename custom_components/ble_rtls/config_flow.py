@@ -222,6 +222,19 @@ class BleRtlsOptionsFlow(OptionsFlow):
             options[CONF_SITE] = document
         if settings is not None:
             options[CONF_SETTINGS] = settings
+        return self._saved(options)
+
+    def _saved(self, options: dict[str, Any]) -> ConfigFlowResult:
+        """Store the options; a site that failed to load is loaded again with them.
+
+        A loaded site reloads through its update listener; one whose set-up failed (a
+        stored site that no longer passes the checks) has none, and stayed failed once
+        mended. Its options are stored here first, as the reload starts at once.
+        """
+        entry = self.config_entry
+        if entry.state is ConfigEntryState.SETUP_ERROR:
+            self.hass.config_entries.async_update_entry(entry, options=options)
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
         return self.async_create_entry(data=options)
 
     def _item(self, key: str) -> dict[str, Any] | None:
@@ -520,7 +533,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
         phones = [phone for phone in self._phones if phone["id"] != self._item_id]
         options = dict(self.config_entry.options)
         options[CONF_PHONES] = phones if item is None else [*phones, item]
-        return self.async_create_entry(data=options)
+        return self._saved(options)
 
     async def async_step_phones(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Pick a paired phone to edit, or pair a new one."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -211,6 +213,20 @@ async def test_a_corrupt_stored_site_fails_setup_and_is_kept(
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert "receivers[0] (AA:00:00:00:00:01): x: must be a number" in str(entry.reason)
     assert entry.options[CONF_SITE] == site
+    # The user mends it where they set it up: Configure > Import a site, then it loads.
+    flow = await hass.config_entries.options.async_init(entry.entry_id)
+    flow = await hass.config_entries.options.async_configure(
+        flow["flow_id"], {"next_step_id": "import_site"}
+    )
+    mended = two_room_site()
+    flow = await hass.config_entries.options.async_configure(
+        flow["flow_id"], {"site_json": json.dumps(mended)}
+    )
+    assert flow["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    reloaded = hass.config_entries.async_get_entry(entry.entry_id)
+    assert reloaded is not None and reloaded.state is ConfigEntryState.LOADED
+    assert reloaded.options[CONF_SITE] == mended
 
 
 @pytest.mark.parametrize(
