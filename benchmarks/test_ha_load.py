@@ -58,15 +58,15 @@ async def _run(
         for receiver, address, rssi in second:
             proxies[receiver].hear(address, rssi)
         now += 1.0
-        if coordinator is not None and not watch:
+        if coordinator is not None:
+            if watch:
+                watching = asyncio.Event()
+                monitor = asyncio.create_task(_watch_loop(lags, watching))
+                await asyncio.sleep(0)
             await coordinator.async_process(now)
-        elif coordinator is not None:
-            watching = asyncio.Event()
-            monitor = asyncio.create_task(_watch_loop(lags, watching))
-            await asyncio.sleep(0)
-            await coordinator.async_process(now)
-            watching.set()
-            await monitor
+            if watch:
+                watching.set()
+                await monitor
         await hass.async_block_till_done()
     return time.process_time() - started, lags
 

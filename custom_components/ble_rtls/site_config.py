@@ -75,10 +75,10 @@ def _without_nulls(raw: dict[str, Any]) -> SiteDocument:
     """A copy where null is "not given", as the engine reads it.
 
     A list becomes empty, the rest is dropped: the flows and the coordinator read what is
-    there.
+    there. (`receivers` is never null here: the site checks ask for the list.)
     """
     document: SiteDocument = copy.deepcopy(raw)
-    for key in ("receivers", "tags", "zones"):
+    for key in ("tags", "zones"):
         if document.get(key) is None:
             document[key] = []
     for key in ("survey", "path_loss", "geo_anchor"):

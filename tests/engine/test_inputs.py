@@ -18,7 +18,12 @@ from custom_components.ble_rtls.engine.adverts import (
     read_adverts,
 )
 from custom_components.ble_rtls.engine.engine import Engine, EngineConfig, RssiFilter
-from custom_components.ble_rtls.engine.site import SiteError, load_site, parse_site
+from custom_components.ble_rtls.engine.site import (
+    RSSI_RANGE_DBM,
+    SiteError,
+    load_site,
+    parse_site,
+)
 from tests.mutations import mutated
 
 GOOD: dict[str, Any] = {
@@ -270,7 +275,8 @@ def test_any_adverts_text_is_read_or_named(rows: list[list[str]], header: bool) 
     except AdvertsError as err:
         assert str(err).startswith("ADVERTS.csv: ")
         return
-    assert all(math.isfinite(a.time) and -130 <= a.rssi <= 20 for a in adverts)
+    low, high = RSSI_RANGE_DBM
+    assert all(math.isfinite(a.time) and low <= a.rssi <= high for a in adverts)
 
 
 @settings(max_examples=200, deadline=None)
