@@ -118,6 +118,29 @@ def test_a_steady_position_takes_its_zone_without_the_margin() -> None:
         assert jittery.update(float(second), 0, x, 2.5, accuracy=2.0) == []
 
 
+def _settle_times(tracker: ZoneTracker, sides: list[tuple[float, float]]) -> list[float]:
+    """Feed a standing tag's position (x, y) once a second; when its zone changed."""
+    changed = []
+    for second, (x, y) in enumerate(sides, start=1):
+        if tracker.update(float(second), 0, x, y, accuracy=2.0):
+            changed.append(float(second))
+    return changed
+
+
+def test_settling_back_and_forth_waits_longer_each_time() -> None:
+    """A standing tag whose position hovers 0.3 m either side of a wall, 130 s on each side:
+    it settles after 60 s, then after 120 s, then needs 240 s, which it never holds; a
+    clear change starts over."""
+    hovering = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    hovering.update(0.0, 0, 4.0, 2.5, accuracy=2.0)
+    sides = [(5.3 if (second // 130) % 2 == 0 else 4.7, 2.5) for second in range(650)]
+    assert _settle_times(hovering, sides) == [1.0 + 60.0, 131.0 + 120.0]
+    deep = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
+    deep.update(0.0, 0, 4.0, 2.5, accuracy=2.0)
+    walked = [(5.3, 2.5)] * 70 + [(2.5, 2.5)] * 10 + [(5.3, 2.5)] * 70  # back left, clearly
+    assert _settle_times(deep, walked) == [1.0 + 60.0, 71.0, 81.0 + 60.0]
+
+
 def test_a_restored_zone_holds_against_a_first_fix_over_the_wall() -> None:
     restored = ZoneTracker("t", ZoneMap((LEFT, RIGHT)), margin=0.5, dwell=0.0)
     restored.restore("right")
