@@ -28,21 +28,15 @@ class SpotError(Exception):
         self.placeholders = placeholders
 
 
-def spot_floor(coordinator: SiteCoordinator, floor: int | None) -> int:
-    """The spot's floor (default: the lowest); it must have receivers."""
+def spot_on_plan(coordinator: SiteCoordinator, x: float, y: float, floor: int | None) -> int:
+    """The spot's floor (default: the lowest), checked: it has receivers, (x, y) is on its plan."""
     floors = coordinator.site.floors
     if not floors:  # no receiver placed yet: none can hear the tag
         raise SpotError("too_few_receivers", count="0")
     if floor is None:
-        return floors[0]
-    if floor not in floors:
+        floor = floors[0]
+    elif floor not in floors:
         raise SpotError("unknown_floor", floor=str(floor))
-    return floor
-
-
-def spot_on_plan(coordinator: SiteCoordinator, x: float, y: float, floor: int | None) -> int:
-    """The spot's floor, checked: it has receivers and (x, y) is on its plan."""
-    floor = spot_floor(coordinator, floor)
     (low_x, low_y), (high_x, high_y) = coordinator.site.bounds(floor)
     if not (low_x <= x <= high_x and low_y <= y <= high_y):
         raise SpotError("outside_site", x=f"{x:g}", y=f"{y:g}", floor=str(floor))
