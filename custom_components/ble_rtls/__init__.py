@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
@@ -13,17 +12,17 @@ from homeassistant.helpers.typing import ConfigType
 
 from .battery import BatteryReader, battery_enabled
 from .const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMAIN
-from .coordinator import SiteCoordinator, calibration_store, device_identifier
-from .engine.site import SiteError
+from .coordinator import SiteCoordinator, calibration_store
+from .engine import SiteError
+from .ids import device_identifier
 from .phones import PhoneHub, phone_store
 from .proxy_stream import async_setup_proxy_stream, unplaced_issue_id
+from .runtime import BleRtlsConfigEntry, SiteRuntime
 from .services import async_setup_services
 from .site_config import empty_document, validate_document
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.DEVICE_TRACKER, Platform.IMAGE, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-
-type BleRtlsConfigEntry = ConfigEntry[SiteCoordinator]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -38,16 +37,20 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
     try:
         document = validate_document(entry.options.get(CONF_SITE) or empty_document(), entry.title)
     except SiteError as err:
-        raise ConfigEntryError(str(err)) from err
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_site",
+            translation_placeholders={"error": str(err)},
+        ) from err
     settings = {**DEFAULT_SETTINGS, **entry.options.get(CONF_SETTINGS, {})}
     coordinator = SiteCoordinator(hass, entry.entry_id, entry.title, document, settings)
-    coordinator.phones = PhoneHub(hass, coordinator, entry.options.get(CONF_PHONES, []))
-    coordinator.battery = BatteryReader(
+    phones = PhoneHub(hass, coordinator, entry.options.get(CONF_PHONES, []))
+    battery = BatteryReader(
         coordinator, [item["id"] for item in document["tags"] if battery_enabled(item)]
     )
-    await coordinator.phones.async_load()
+    await phones.async_load()
     await coordinator.async_load_calibration()
-    entry.runtime_data = coordinator
+    entry.runtime_data = runtime = SiteRuntime(coordinator, phones, battery)
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, entry.entry_id)},
@@ -55,13 +58,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
         manufacturer="BLE RTLS",
         model="Site",
     )
-    _remove_stale_devices(hass, entry, coordinator)
+    _remove_stale_devices(hass, entry, runtime)
     for receiver_id in coordinator.receivers:  # a Pi proxy placed here is no longer unplaced
         ir.async_delete_issue(hass, DOMAIN, unplaced_issue_id(receiver_id))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(coordinator.async_start())
-    entry.async_on_unload(coordinator.phones.async_start())
-    entry.async_on_unload(coordinator.battery.async_start())
+    entry.async_on_unload(phones.async_start())
+    entry.async_on_unload(battery.async_start())
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     return True
 
@@ -71,7 +74,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> 
 
     The coordinator's undo runs through `async_on_unload`.
     """
-    await entry.runtime_data.async_save_calibration()
+    await entry.runtime_data.coordinator.async_save_calibration()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
@@ -86,16 +89,17 @@ async def _async_reload(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> None:
 
 
 def _remove_stale_devices(
-    hass: HomeAssistant, entry: BleRtlsConfigEntry, coordinator: SiteCoordinator
+    hass: HomeAssistant, entry: BleRtlsConfigEntry, runtime: SiteRuntime
 ) -> None:
-    """Devices of tags, zones and receivers removed from the site go with them."""
+    """Devices of tags, zones, receivers and phones removed from the site go with them."""
+    coordinator = runtime.coordinator
     current = {(DOMAIN, entry.entry_id)} | {
         device_identifier(entry.entry_id, kind, item_id)
         for kind, items in (
             ("tag", coordinator.tags),
             ("zone", coordinator.zones),
             ("receiver", coordinator.receivers),
-            ("phone", coordinator.phones.phones),
+            ("phone", runtime.phones.phones),
         )
         for item_id in items
     }

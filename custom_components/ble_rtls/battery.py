@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
@@ -23,10 +23,8 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, EVENT_BATTERY_LOW
-from .coordinator import signal
-
-if TYPE_CHECKING:
-    from .coordinator import SiteCoordinator
+from .coordinator import SiteCoordinator
+from .ids import signal
 
 BATTERY_LEVEL: Final = "00002a19-0000-1000-8000-00805f9b34fb"
 READ_EVERY: Final = 6 * 3600.0

@@ -12,10 +12,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from . import BleRtlsConfigEntry
-from .coordinator import SiteCoordinator
 from .entity import BleRtlsEntity
 from .phones import PhoneView
+from .runtime import BleRtlsConfigEntry, SiteRuntime
+
+# Pushed by the coordinator; nothing is polled or fetched per entity.
+PARALLEL_UPDATES = 0
 
 OCCUPIED = BinarySensorEntityDescription(
     key="occupied", translation_key="occupied", device_class=BinarySensorDeviceClass.OCCUPANCY
@@ -37,20 +39,21 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Occupied per zone, online per receiver, panic per phone."""
-    coordinator = entry.runtime_data
+    runtime = entry.runtime_data
+    coordinator = runtime.coordinator
     entities: list[BinarySensorEntity] = [
-        ZoneOccupied(coordinator, zone_id) for zone_id in coordinator.zones
+        ZoneOccupied(runtime, zone_id) for zone_id in coordinator.zones
     ]
-    entities += [ReceiverOnline(coordinator, rid) for rid in coordinator.receivers]
-    entities += [PhonePanic(coordinator, phone_id) for phone_id in coordinator.phones.phones]
+    entities += [ReceiverOnline(runtime, rid) for rid in coordinator.receivers]
+    entities += [PhonePanic(runtime, phone_id) for phone_id in runtime.phones.phones]
     async_add_entities(entities)
 
 
 class ZoneOccupied(BleRtlsEntity, BinarySensorEntity):
     """On while at least one tag is in the zone."""
 
-    def __init__(self, coordinator: SiteCoordinator, zone_id: str) -> None:
-        super().__init__(coordinator, "zone", zone_id, OCCUPIED)
+    def __init__(self, runtime: SiteRuntime, zone_id: str) -> None:
+        super().__init__(runtime, "zone", zone_id, OCCUPIED)
 
     @property
     def is_on(self) -> bool:
@@ -61,8 +64,8 @@ class ZoneOccupied(BleRtlsEntity, BinarySensorEntity):
 class ReceiverOnline(BleRtlsEntity, BinarySensorEntity):
     """On while the receiver's scanner is registered and hears something."""
 
-    def __init__(self, coordinator: SiteCoordinator, receiver_id: str) -> None:
-        super().__init__(coordinator, "receiver", receiver_id, ONLINE)
+    def __init__(self, runtime: SiteRuntime, receiver_id: str) -> None:
+        super().__init__(runtime, "receiver", receiver_id, ONLINE)
 
     @property
     def is_on(self) -> bool | None:
@@ -73,9 +76,9 @@ class ReceiverOnline(BleRtlsEntity, BinarySensorEntity):
 class PhonePanic(BleRtlsEntity, BinarySensorEntity):
     """On (unsafe) from a panic until the phone cancels it or someone acknowledges it."""
 
-    def __init__(self, coordinator: SiteCoordinator, phone_id: str) -> None:
-        super().__init__(coordinator, "phone", phone_id, PANIC)
-        self._view: PhoneView = coordinator.phones.phones[phone_id]
+    def __init__(self, runtime: SiteRuntime, phone_id: str) -> None:
+        super().__init__(runtime, "phone", phone_id, PANIC)
+        self._view: PhoneView = runtime.phones.phones[phone_id]
 
     @property
     def is_on(self) -> bool:

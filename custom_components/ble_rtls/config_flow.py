@@ -6,7 +6,6 @@ error and the stored site stays as it was.
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
 from typing import Any, Literal
@@ -42,7 +41,7 @@ from .const import (
     DEFAULT_SETTINGS,
     DOMAIN,
 )
-from .engine.site import (
+from .engine import (
     COORDINATE_RANGE_M,
     DEFAULT_EXPONENT,
     DEFAULT_REF_RSSI_1M,
@@ -128,19 +127,6 @@ def _unique_id(wanted: str, taken: set[str]) -> str:
     return candidate
 
 
-def _qr_svg(text: str) -> str:
-    """The text as a QR code in SVG, for the pairing step's description."""
-    import pyqrcode  # noqa: PLC0415  # HA's own pin (homekit, TOTP); loaded when pairing
-
-    buffer = io.BytesIO()
-    # No XML declaration and one line: the frontend renders it inside markdown. A white
-    # background keeps it scannable in the dark theme.
-    pyqrcode.create(text, error="M").svg(
-        buffer, scale=4, quiet_zone=4, xmldecl=False, background="#fff", title="Pairing code"
-    )
-    return buffer.getvalue().decode().replace("\n", "")
-
-
 def _parse_polygon(text: str) -> list[list[float]]:
     """'x,y; x,y; x,y' to vertices; ValueError when a vertex is not two numbers."""
     vertices = []
@@ -188,6 +174,23 @@ class BleRtlsConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
             errors=errors,
             description_placeholders=placeholders,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Rename the site; receivers, tags and zones are edited under Configure."""
+        entry = self._get_reconfigure_entry()
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip()
+            if slugify(name) != entry.unique_id:
+                await self.async_set_unique_id(slugify(name))
+                self._abort_if_unique_id_configured()
+            return self.async_update_reload_and_abort(entry, title=name, unique_id=slugify(name))
+        schema = vol.Schema({vol.Required(CONF_NAME): selector.TextSelector()})
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(schema, {CONF_NAME: entry.title}),
         )
 
     @staticmethod
@@ -591,15 +594,18 @@ class BleRtlsOptionsFlow(OptionsFlow):
         except NoURLAvailableError:
             return self.async_abort(reason="no_url")
         payload = pairing_payload(url, self._phone)
-        qr_code = await self.hass.async_add_executor_job(_qr_svg, payload)
+        # HA's frontend draws the code: the integration installs no QR library.
+        qr_code = selector.QrCodeSelector(
+            selector.QrCodeSelectorConfig(
+                data=payload,
+                scale=4,
+                error_correction_level=selector.QrErrorCorrectionLevel.MEDIUM,
+            )
+        )
         return self.async_show_form(
             step_id="pair",
-            data_schema=vol.Schema({}),
-            description_placeholders={
-                "phone": self._phone["name"],
-                "payload": payload,
-                "qr_code": qr_code,
-            },
+            data_schema=vol.Schema({vol.Optional("qr_code"): qr_code}),
+            description_placeholders={"phone": self._phone["name"], "payload": payload},
         )
 
     # Settings, import and export
@@ -668,7 +674,7 @@ class BleRtlsOptionsFlow(OptionsFlow):
         tags = names(self._document, "tags")
         if not tags:
             return self.async_abort(reason="no_tags")
-        coordinator = self.config_entry.runtime_data
+        coordinator = self.config_entry.runtime_data.coordinator
         points = len(self._document.get("survey", []))
         errors: dict[str, str] = {}
         # Every placeholder the step's errors may name.

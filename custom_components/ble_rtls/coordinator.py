@@ -20,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bleak.backends.scanner import AdvertisementData
 from homeassistant.components import bluetooth
@@ -59,17 +59,10 @@ from .const import (
     TICK_INTERVAL,
     TRAIL,
 )
-from .engine.adverts import Advert
-from .engine.engine import Engine, EngineConfig
-from .engine.render import TagMark
-from .engine.site import RSSI_RANGE_DBM
-from .engine.stream import Estimate
+from .engine import RSSI_RANGE_DBM, Advert, Engine, EngineConfig, Estimate, TagMark
 from .identity import APPLE_COMPANY_ID, IdentityResolver
+from .ids import device_identifier, signal
 from .site_config import SiteDocument, engine_site, names, tag_identities, to_lat_lon
-
-if TYPE_CHECKING:
-    from .battery import BatteryReader
-    from .phones import PhoneHub
 
 type Settings = dict[str, Any]
 
@@ -120,46 +113,13 @@ class ReceiverView:
     count: int = 0
 
 
-def signal(entry_id: str, kind: str, item_id: str) -> str:
-    """Dispatcher signal for one tag, zone or receiver of one site."""
-    return f"{DOMAIN}_{entry_id}_{kind}_{item_id}"
-
-
-def device_identifier(entry_id: str, kind: str, item_id: str) -> tuple[str, str]:
-    """Device registry identifier: the entry id and the item's stable site id."""
-    return (DOMAIN, f"{entry_id}_{kind}_{item_id}")
-
-
-def unique_id(entry_id: str, kind: str, item_id: str, key: str) -> str:
-    """An entity's unique id: the site, the item's stable id and what the entity shows."""
-    return f"{entry_id}_{kind}_{item_id}_{key}"
-
-
 def calibration_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
     """Where a site's learnt self-calibration is kept between restarts."""
     return Store(hass, CALIBRATION_STORAGE_VERSION, f"{DOMAIN}.{entry_id}.calibration")
 
 
-def device_item(entry_id: str, kind: str, identifiers: set[tuple[str, str]]) -> str | None:
-    """The tag (or phone) id of a device of this site from its identifiers; None if none."""
-    _, prefix = device_identifier(entry_id, kind, "")
-    return next(
-        (
-            value.removeprefix(prefix)
-            for domain, value in identifiers
-            if domain == DOMAIN and value.startswith(prefix)
-        ),
-        None,
-    )
-
-
 class SiteCoordinator:
     """Owns the engine, the bluetooth subscriptions and the views of one site."""
-
-    # Set up beside the coordinator, as they follow its tags: the site's companion phones
-    # and the battery reader of its connectable tags.
-    phones: PhoneHub
-    battery: BatteryReader
 
     def __init__(
         self,
@@ -517,9 +477,13 @@ class SiteCoordinator:
                 async_dispatcher_send(self.hass, signal(self.entry_id, "receiver", view.id))
 
     def _set_issue(self, view: ReceiverView, online: bool) -> None:
+        """Raise or clear the receiver's repair issue, logging once each way."""
         if online:
+            if view.online is False:
+                _LOGGER.info("%s: receiver %s is heard again", self.title, view.name)
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(view.id))
             return
+        _LOGGER.info("%s: receiver %s is silent; positions use the others", self.title, view.name)
         ir.async_create_issue(
             self.hass,
             DOMAIN,
@@ -563,9 +527,7 @@ class SiteCoordinator:
         async_dispatcher_send(self.hass, signal(self.entry_id, "tag", tag_id))
 
     def item_name(self, kind: str, item_id: str) -> str:
-        """Display name of a tag, zone, receiver or phone."""
-        if kind == "phone":
-            return self.phones.phones[item_id].name
+        """Display name of a tag, zone or receiver."""
         views: dict[str, TagView] | dict[str, ZoneView] | dict[str, ReceiverView] = (
             self.tags if kind == "tag" else self.zones if kind == "zone" else self.receivers
         )

@@ -16,11 +16,13 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 from homeassistant.util import dt as dt_util
 
-from . import BleRtlsConfigEntry
 from .const import ATTR_FLOOR, ATTR_X, ATTR_Y, ATTR_ZONE
-from .coordinator import SiteCoordinator
-from .engine.stream import Estimate
+from .engine import Estimate
 from .entity import BleRtlsEntity
+from .runtime import BleRtlsConfigEntry, SiteRuntime
+
+# Pushed by the coordinator; nothing is polled or fetched per entity.
+PARALLEL_UPDATES = 0
 
 TRACKER = EntityDescription(key="location", translation_key="location", name=None)
 PHONE_TRACKER = EntityDescription(key="location", translation_key="phone_location", name=None)
@@ -32,9 +34,10 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One tracker per tag and per phone of the site."""
-    coordinator = entry.runtime_data
-    entities: list[TrackerEntity] = [TagTracker(coordinator, tag_id) for tag_id in coordinator.tags]
-    entities += [PhoneTracker(coordinator, phone_id) for phone_id in coordinator.phones.phones]
+    runtime = entry.runtime_data
+    coordinator = runtime.coordinator
+    entities: list[TrackerEntity] = [TagTracker(runtime, tag_id) for tag_id in coordinator.tags]
+    entities += [PhoneTracker(runtime, phone_id) for phone_id in runtime.phones.phones]
     async_add_entities(entities)
 
 
@@ -43,9 +46,9 @@ class TagTracker(BleRtlsEntity, TrackerEntity, RestoreEntity):
 
     _attr_source_type = SourceType.BLUETOOTH_LE
 
-    def __init__(self, coordinator: SiteCoordinator, tag_id: str) -> None:
-        super().__init__(coordinator, "tag", tag_id, TRACKER)
-        self._view = coordinator.tags[tag_id]
+    def __init__(self, runtime: SiteRuntime, tag_id: str) -> None:
+        super().__init__(runtime, "tag", tag_id, TRACKER)
+        self._view = runtime.coordinator.tags[tag_id]
 
     async def async_added_to_hass(self) -> None:
         """Restore the last known position until the engine has a new one."""
@@ -135,9 +138,9 @@ class PhoneTracker(BleRtlsEntity, TrackerEntity):
 
     _attr_source_type = SourceType.GPS
 
-    def __init__(self, coordinator: SiteCoordinator, phone_id: str) -> None:
-        super().__init__(coordinator, "phone", phone_id, PHONE_TRACKER)
-        self._phones = coordinator.phones
+    def __init__(self, runtime: SiteRuntime, phone_id: str) -> None:
+        super().__init__(runtime, "phone", phone_id, PHONE_TRACKER)
+        self._phones = runtime.phones
 
     @property
     def latitude(self) -> float | None:

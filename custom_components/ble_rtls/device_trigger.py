@@ -21,7 +21,7 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_SITE, DOMAIN, EVENT_TAG_MISSING, EVENT_ZONE_CHANGED
-from .coordinator import device_item
+from .ids import device_item
 from .site_config import empty_document, names
 
 ENTERED, LEFT, MISSING = "entered_zone", "left_zone", "missing"

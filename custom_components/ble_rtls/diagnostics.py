@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from . import BleRtlsConfigEntry
 from .proxy_stream import proxies
+from .runtime import BleRtlsConfigEntry
 
 TO_REDACT = {
     "address",
+    "beacon",
+    "last_error",
     "ibeacon",
     "irk",
     "geo_anchor",
@@ -26,7 +27,8 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: BleRtlsConfigEntry
 ) -> dict[str, Any]:
     """What support needs to see how a site is set up and behaving."""
-    coordinator = entry.runtime_data
+    runtime = entry.runtime_data
+    coordinator = runtime.coordinator
     engine = coordinator.engine
     return async_redact_data(
         {
@@ -37,7 +39,7 @@ async def async_get_config_entry_diagnostics(
                     "zone": view.zone,
                     "missing": view.missing,
                     "battery": None
-                    if (reading := coordinator.battery.views.get(tag_id)) is None
+                    if (reading := runtime.battery.views.get(tag_id)) is None
                     else {
                         "level": reading.level,
                         "failures": reading.failures,
@@ -62,39 +64,7 @@ async def async_get_config_entry_diagnostics(
             },
             "engine": None
             if engine is None
-            else {
-                "calibration_resumed": coordinator.calibration_resumed,
-                "exponent": engine.calibration.exponent,
-                "noise_db": engine.calibration.noise_db,
-                "receiver_bias_db": {
-                    receiver.id: round(float(bias), 2)
-                    for receiver, bias in zip(
-                        coordinator.site.receivers, engine.calibration.biases, strict=True
-                    )
-                },
-                # Receivers whose bias their pairs measure (they hear each other's beacons).
-                "bias_measured": [
-                    coordinator.site.receivers[index].id
-                    for index in sorted(engine.calibration.measured)
-                ],
-                "tag_ref_rssi_1m": engine.calibration.tag_ref,
-                # Per floor, how finely positions are weighed, how many walls the zones
-                # marked as rooms give (a room left unmarked shows as missing walls), the
-                # survey points and how far they move the model (RMS dB, None before use).
-                "grid": {
-                    str(floor): {
-                        "step_m": round(grid.step, 2),
-                        "points": int(grid.xs.size),
-                        "walls": len(grid.wall_segments),
-                        "survey_points": sum(p.floor == floor for p in coordinator.site.survey),
-                        "survey_correction_db": None
-                        if grid.correction is None
-                        else round(float(np.sqrt(np.mean(grid.correction**2))), 2),
-                    }
-                    for floor, grid in engine.grids.items()
-                },
-                "unknown_receivers": engine.unknown_receivers,
-            },
+            else {"calibration_resumed": coordinator.calibration_resumed, **engine.diagnostics()},
             "recent_adverts": len(coordinator.recent_adverts),
             "pi_proxies": {
                 source: {
@@ -115,7 +85,7 @@ async def async_get_config_entry_diagnostics(
                     "panic": None if view.panic is None else view.panic.state,
                     "panic_ids_kept": len(view.panic_ids),
                 }
-                for phone_id, view in coordinator.phones.phones.items()
+                for phone_id, view in runtime.phones.phones.items()
             },
         },
         TO_REDACT,

@@ -11,7 +11,8 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
-from .coordinator import SiteCoordinator, device_identifier, signal, unique_id
+from .ids import device_identifier, signal, unique_id
+from .runtime import SiteRuntime
 
 type ItemKind = Literal["tag", "zone", "receiver", "phone"]
 
@@ -28,17 +29,18 @@ class BleRtlsEntity(Entity):
 
     _attr_has_entity_name = True
     _attr_should_poll = False
-    _written: tuple[object, object] | None = None
+    _written: tuple[object, object, object] | None = None
 
     def __init__(
         self,
-        coordinator: SiteCoordinator,
+        runtime: SiteRuntime,
         kind: ItemKind,
         item_id: str,
         description: EntityDescription,
         unique_suffix: str = "",
     ) -> None:
-        self.coordinator = coordinator
+        self.runtime = runtime
+        self.coordinator = coordinator = runtime.coordinator
         self.entity_description = description
         self._kind = kind
         self._item_id = item_id
@@ -49,7 +51,7 @@ class BleRtlsEntity(Entity):
         )
         self._attr_device_info = DeviceInfo(
             identifiers={device_identifier(coordinator.entry_id, kind, item_id)},
-            name=coordinator.item_name(kind, item_id),
+            name=runtime.item_name(kind, item_id),
             manufacturer="BLE RTLS",
             model=MODELS[kind],
             suggested_area=area.name if area else None,
@@ -69,7 +71,7 @@ class BleRtlsEntity(Entity):
     @callback
     def _async_refresh(self) -> None:
         """Write only what changed: a tag's signal reaches all its entities, most unchanged."""
-        snapshot = (self.state, self.extra_state_attributes)
+        snapshot = (self.available, self.state, self.extra_state_attributes)
         if snapshot == self._written:
             return
         self._written = snapshot

@@ -16,10 +16,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
-from . import BleRtlsConfigEntry
 from .const import DOMAIN, MAP_MIN_INTERVAL
-from .coordinator import SiteCoordinator, signal
-from .engine.render import render_map
+from .coordinator import SiteCoordinator
+from .engine import render_map
+from .ids import signal
+from .runtime import BleRtlsConfigEntry
+
+# Pushed by the coordinator; nothing is polled or fetched per entity.
+PARALLEL_UPDATES = 0
 
 
 async def async_setup_entry(
@@ -28,7 +32,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One map per floor that has receivers."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     async_add_entities(SiteMap(hass, coordinator, floor) for floor in coordinator.site.floors)
 
 

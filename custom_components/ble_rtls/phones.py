@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from aiohttp import web
 from homeassistant.components import persistent_notification, webhook
@@ -29,11 +29,9 @@ from .const import (
     EVENT_PANIC_ACKNOWLEDGED,
     EVENT_PANIC_CANCELLED,
 )
-from .coordinator import signal, unique_id
+from .coordinator import SiteCoordinator
+from .ids import signal, unique_id
 from .phone_protocol import MAX_BODY, MAX_SKEW, Message, ProtocolError, check_request
-
-if TYPE_CHECKING:
-    from .coordinator import SiteCoordinator
 
 STORAGE_VERSION: Final = 1
 PAIRING_VERSION: Final = 1

@@ -135,7 +135,7 @@ def ws_proxy_connect(
 def _ask_to_place(hass: HomeAssistant, state: ProxyState) -> None:
     """A repair issue until a site places the new proxy (its set-up deletes the issue)."""
     placed = any(
-        state.source in entry.runtime_data.receivers
+        state.source in entry.runtime_data.coordinator.receivers
         for entry in hass.config_entries.async_loaded_entries(DOMAIN)
     )
     if not placed:

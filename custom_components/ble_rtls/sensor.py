@@ -21,12 +21,16 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import BleRtlsConfigEntry
 from .const import DOMAIN
-from .coordinator import ReceiverView, SiteCoordinator, TagView, ZoneView, unique_id
+from .coordinator import ReceiverView, TagView, ZoneView
 from .entity import BleRtlsEntity
+from .ids import unique_id
 from .phones import PhoneView, check_in_time
 from .proxy_stream import proxies
+from .runtime import BleRtlsConfigEntry, SiteRuntime
+
+# Pushed by the coordinator; nothing is polled or fetched per entity.
+PARALLEL_UPDATES = 0
 
 NO_ZONE = "none"
 
@@ -37,8 +41,11 @@ type SensorValue = str | int | float | datetime | None
 class TagSensorDescription(SensorEntityDescription):
     """A tag sensor and how to read it from the tag's view."""
 
-    value_fn: Callable[[SiteCoordinator, TagView], SensorValue]
-    exists_fn: Callable[[SiteCoordinator, str], bool] = lambda _coordinator, _tag: True
+    value_fn: Callable[[SiteRuntime, TagView], SensorValue]
+    exists_fn: Callable[[SiteRuntime, str], bool] = lambda _runtime, _tag: True
+    # What the tag last reported (seen, battery) stays true while it is missing; where it
+    # is does not.
+    kept_while_missing: bool = False
 
 
 TAG_SENSORS: tuple[TagSensorDescription, ...] = (
@@ -46,11 +53,11 @@ TAG_SENSORS: tuple[TagSensorDescription, ...] = (
         key="zone",
         translation_key="zone",
         device_class=SensorDeviceClass.ENUM,
-        value_fn=lambda coordinator, view: (
+        value_fn=lambda runtime, view: (
             None
             if view.estimate is None
-            else coordinator.zones[view.zone].name
-            if view.zone in coordinator.zones
+            else runtime.coordinator.zones[view.zone].name
+            if view.zone in runtime.coordinator.zones
             else NO_ZONE
         ),
     ),
@@ -76,6 +83,7 @@ TAG_SENSORS: tuple[TagSensorDescription, ...] = (
         value_fn=lambda _, view: (
             None if view.last_seen is None else view.last_seen.replace(second=0, microsecond=0)
         ),
+        kept_while_missing=True,
     ),
     TagSensorDescription(
         key="battery",
@@ -83,16 +91,17 @@ TAG_SENSORS: tuple[TagSensorDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda coordinator, view: coordinator.battery.views[view.id].level,
-        exists_fn=lambda coordinator, tag_id: tag_id in coordinator.battery.views,
+        value_fn=lambda runtime, view: runtime.battery.views[view.id].level,
+        exists_fn=lambda runtime, tag_id: tag_id in runtime.battery.views,
+        kept_while_missing=True,
     ),
     TagSensorDescription(
         key="nearest_receiver",
         translation_key="nearest_receiver",
-        value_fn=lambda coordinator, view: (
+        value_fn=lambda runtime, view: (
             None
             if view.nearest_receiver is None
-            else coordinator.receivers[view.nearest_receiver].name
+            else runtime.coordinator.receivers[view.nearest_receiver].name
         ),
     ),
 )
@@ -153,28 +162,29 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Sensors for every tag, zone, receiver and phone of the site."""
-    coordinator = entry.runtime_data
+    runtime = entry.runtime_data
+    coordinator = runtime.coordinator
     entities: list[SensorEntity] = []
     registry = er.async_get(hass)
     for tag_id in coordinator.tags:
         for description in TAG_SENSORS:
-            if description.exists_fn(coordinator, tag_id):
-                entities.append(TagSensor(coordinator, tag_id, description))
+            if description.exists_fn(runtime, tag_id):
+                entities.append(TagSensor(runtime, tag_id, description))
                 continue
             # A sensor turned off in the options (battery reading) goes from the registry.
             turned_off = unique_id(entry.entry_id, "tag", tag_id, description.key)
             if entity_id := registry.async_get_entity_id("sensor", DOMAIN, turned_off):
                 registry.async_remove(entity_id)
     entities += [
-        DistanceSensor(coordinator, tag_id, receiver_id)
+        DistanceSensor(runtime, tag_id, receiver_id)
         for tag_id in coordinator.tags
         for receiver_id in coordinator.receivers
     ]
-    entities += [ZoneOccupancySensor(coordinator, zone_id) for zone_id in coordinator.zones]
-    entities += [ReceiverRateSensor(coordinator, rid) for rid in coordinator.receivers]
+    entities += [ZoneOccupancySensor(runtime, zone_id) for zone_id in coordinator.zones]
+    entities += [ReceiverRateSensor(runtime, rid) for rid in coordinator.receivers]
     entities += [
-        PhoneSensor(coordinator, phone_id, description)
-        for phone_id in coordinator.phones.phones
+        PhoneSensor(runtime, phone_id, description)
+        for phone_id in runtime.phones.phones
         for description in PHONE_SENSORS
     ]
     async_add_entities(entities)
@@ -186,27 +196,41 @@ class TagSensor(BleRtlsEntity, SensorEntity):
     entity_description: TagSensorDescription
 
     def __init__(
-        self, coordinator: SiteCoordinator, tag_id: str, description: TagSensorDescription
+        self, runtime: SiteRuntime, tag_id: str, description: TagSensorDescription
     ) -> None:
-        super().__init__(coordinator, "tag", tag_id, description)
-        self._view = coordinator.tags[tag_id]
+        super().__init__(runtime, "tag", tag_id, description)
+        self._view = runtime.coordinator.tags[tag_id]
         if description.device_class is SensorDeviceClass.ENUM:
-            self._attr_options = [zone.name for zone in coordinator.zones.values()] + [NO_ZONE]
+            self._attr_options = [zone.name for zone in runtime.coordinator.zones.values()] + [
+                NO_ZONE
+            ]
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the tag is missing, unless the value outlives its position."""
+        return self.entity_description.kept_while_missing or not self._view.missing
 
     @property
     def native_value(self) -> SensorValue:
         """Read from the tag's published view."""
-        return self.entity_description.value_fn(self.coordinator, self._view)
+        return self.entity_description.value_fn(self.runtime, self._view)
 
 
 class DistanceSensor(BleRtlsEntity, SensorEntity):
     """Horizontal distance from a tag's position to one receiver (disabled by default)."""
 
-    def __init__(self, coordinator: SiteCoordinator, tag_id: str, receiver_id: str) -> None:
-        super().__init__(coordinator, "tag", tag_id, DISTANCE, f"_{receiver_id}")
-        self._view = coordinator.tags[tag_id]
+    def __init__(self, runtime: SiteRuntime, tag_id: str, receiver_id: str) -> None:
+        super().__init__(runtime, "tag", tag_id, DISTANCE, f"_{receiver_id}")
+        self._view = runtime.coordinator.tags[tag_id]
         self._receiver_id = receiver_id
-        self._attr_translation_placeholders = {"receiver": coordinator.receivers[receiver_id].name}
+        self._attr_translation_placeholders = {
+            "receiver": runtime.coordinator.receivers[receiver_id].name
+        }
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the tag is missing."""
+        return not self._view.missing
 
     @property
     def native_value(self) -> float | None:
@@ -217,9 +241,9 @@ class DistanceSensor(BleRtlsEntity, SensorEntity):
 class ZoneOccupancySensor(BleRtlsEntity, SensorEntity):
     """How many tags are in the zone."""
 
-    def __init__(self, coordinator: SiteCoordinator, zone_id: str) -> None:
-        super().__init__(coordinator, "zone", zone_id, OCCUPANCY)
-        self._view: ZoneView = coordinator.zones[zone_id]
+    def __init__(self, runtime: SiteRuntime, zone_id: str) -> None:
+        super().__init__(runtime, "zone", zone_id, OCCUPANCY)
+        self._view: ZoneView = runtime.coordinator.zones[zone_id]
 
     @property
     def native_value(self) -> int:
@@ -235,9 +259,14 @@ class ZoneOccupancySensor(BleRtlsEntity, SensorEntity):
 class ReceiverRateSensor(BleRtlsEntity, SensorEntity):
     """Adverts of tracked tags per second heard by the receiver."""
 
-    def __init__(self, coordinator: SiteCoordinator, receiver_id: str) -> None:
-        super().__init__(coordinator, "receiver", receiver_id, ADVERT_RATE)
-        self._view: ReceiverView = coordinator.receivers[receiver_id]
+    def __init__(self, runtime: SiteRuntime, receiver_id: str) -> None:
+        super().__init__(runtime, "receiver", receiver_id, ADVERT_RATE)
+        self._view: ReceiverView = runtime.coordinator.receivers[receiver_id]
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the receiver is silent; its online sensor says so."""
+        return self._view.online is not False
 
     @property
     def native_value(self) -> float:
@@ -263,10 +292,10 @@ class PhoneSensor(BleRtlsEntity, SensorEntity):
     entity_description: PhoneSensorDescription
 
     def __init__(
-        self, coordinator: SiteCoordinator, phone_id: str, description: PhoneSensorDescription
+        self, runtime: SiteRuntime, phone_id: str, description: PhoneSensorDescription
     ) -> None:
-        super().__init__(coordinator, "phone", phone_id, description)
-        self._view = coordinator.phones.phones[phone_id]
+        super().__init__(runtime, "phone", phone_id, description)
+        self._view = runtime.phones.phones[phone_id]
 
     @property
     def native_value(self) -> SensorValue:

@@ -11,27 +11,23 @@ import statistics
 from collections.abc import Callable, Coroutine
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 from homeassistant.util import slugify
 
 from .const import CONF_SITE, DOMAIN
-from .coordinator import device_item
-from .engine.adverts import Advert, write_adverts
-from .engine.pathloss import fit_path_loss
-from .engine.site import SiteError
+from .engine import Advert, SiteError, fit_path_loss, write_adverts
+from .ids import device_item
+from .runtime import BleRtlsConfigEntry
 from .site_config import replace_item, validate_document
 from .surveying import SpotError, heard_at, spot_on_plan, with_survey_point, without_survey
-
-if TYPE_CHECKING:
-    from . import BleRtlsConfigEntry
 
 type Handler = Callable[[HomeAssistant, ServiceCall], Coroutine[Any, Any, ServiceResponse]]
 
@@ -98,10 +94,17 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
     files: dict[str, Any] = {}
     stamp = dt_util.utcnow().strftime("%Y%m%dT%H%M%SZ")
     for entry in _loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
-        coordinator = entry.runtime_data
+        coordinator = entry.runtime_data.coordinator
         folder = Path(hass.config.path(DOMAIN, f"{slugify(entry.title)}-{stamp}"))
         adverts = list(coordinator.recent_adverts)
-        await hass.async_add_executor_job(_write_export, folder, adverts, coordinator.document)
+        try:
+            await hass.async_add_executor_job(_write_export, folder, adverts, coordinator.document)
+        except OSError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="export_failed",
+                translation_placeholders={"folder": str(folder), "error": err.strerror or str(err)},
+            ) from err
         files[entry.entry_id] = {
             "adverts": str(folder / "ADVERTS.csv"),
             "site": str(folder / "SITE.json"),
@@ -122,7 +125,7 @@ def _tag_of_device(hass: HomeAssistant, call: ServiceCall) -> tuple[BleRtlsConfi
     if device is not None:
         for entry in _loaded_entries(hass, None):
             tag_id = device_item(entry.entry_id, "tag", device.identifiers)
-            if tag_id is not None and tag_id in entry.runtime_data.tags:
+            if tag_id is not None and tag_id in entry.runtime_data.coordinator.tags:
                 return entry, tag_id
     raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_a_tag")
 
@@ -139,7 +142,7 @@ def _refused(err: SpotError) -> ServiceValidationError:
 async def _async_calibrate(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     """Fit the tag's RSSI at 1 m from what the receivers hear while it stands at (x, y)."""
     entry, tag_id = _tag_of_device(hass, call)
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     site = coordinator.site
     try:
         floor = spot_on_plan(coordinator, call.data["x"], call.data["y"], call.data.get("floor"))
@@ -193,7 +196,7 @@ async def _async_add_survey_point(hass: HomeAssistant, call: ServiceCall) -> Ser
     The site reloads with it. The answer tells how far from the spot the tag was shown.
     """
     entry, tag_id = _tag_of_device(hass, call)
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     x, y = call.data["x"], call.data["y"]
     try:
         document, receivers = with_survey_point(coordinator, tag_id, x, y, call.data.get("floor"))
@@ -216,7 +219,7 @@ async def _async_clear_survey(hass: HomeAssistant, call: ServiceCall) -> Service
     """Forget every survey point of the site (or of every site)."""
     removed: dict[str, Any] = {}
     for entry in _loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
-        document, removed[entry.entry_id] = without_survey(entry.runtime_data.document)
+        document, removed[entry.entry_id] = without_survey(entry.runtime_data.coordinator.document)
         if removed[entry.entry_id]:
             hass.config_entries.async_update_entry(
                 entry, options={**entry.options, CONF_SITE: document}

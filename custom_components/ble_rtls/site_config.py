@@ -15,7 +15,7 @@ import copy
 import math
 from typing import Any
 
-from .engine.site import MIN_SURVEY_RECEIVERS, Site, SiteError, parse_site
+from .engine import MIN_SURVEY_RECEIVERS, Site, SiteError, parse_site
 from .identity import Identity, IdentityError, identity_of, normalize
 
 type SiteDocument = dict[str, Any]

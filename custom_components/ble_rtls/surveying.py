@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from homeassistant.util import dt as dt_util
 
-from .engine.site import MIN_SURVEY_RECEIVERS, SiteError
+from .coordinator import SiteCoordinator
+from .engine import MIN_SURVEY_RECEIVERS, SiteError
 from .site_config import SiteDocument, validate_document
-
-if TYPE_CHECKING:
-    from .coordinator import SiteCoordinator
 
 
 class SpotError(Exception):

@@ -15,7 +15,7 @@ from ble_rtls_companion.pairing import parse_pairing
 from ble_rtls_companion.sender import check_connection
 from PIL import Image
 
-from simulator.screenshot import free_port
+from ble_rtls_lab.hass.screenshot import free_port
 
 ROOT = Path(__file__).parents[2]
 START_TIMEOUT = 180.0
@@ -27,7 +27,7 @@ def _start(config: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
         [
             sys.executable,
             "-m",
-            "simulator.demo",
+            "ble_rtls_lab.hass.demo",
             "--config",
             str(config),
             "--port",

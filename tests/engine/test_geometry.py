@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from ble_rtls_lab.trilateration import solve_ranges, trilaterate_paper
 from custom_components.ble_rtls.engine import grid as grid_module
 from custom_components.ble_rtls.engine.grid import NO_PULL, FixRequest, FloorGrid, Pull
 from custom_components.ble_rtls.engine.pathloss import (
@@ -18,7 +19,7 @@ from custom_components.ble_rtls.engine.pathloss import (
     paper_exponent,
 )
 from custom_components.ble_rtls.engine.site import Receiver, Zone
-from custom_components.ble_rtls.engine.solver import Fix, solve_ranges, trilaterate_paper
+from custom_components.ble_rtls.engine.solver import Fix
 from custom_components.ble_rtls.engine.walls import crossings, room_walls
 
 coordinate = st.floats(min_value=-20, max_value=20, allow_nan=False)

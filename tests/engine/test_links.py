@@ -8,12 +8,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from custom_components.ble_rtls.engine import bench
-from custom_components.ble_rtls.engine.baselines import StrongestReceiver
+from ble_rtls_lab import bench
+from ble_rtls_lab.baselines import StrongestReceiver
+from ble_rtls_lab.replay import replay
+from ble_rtls_lab.simulate import SCENARIOS, simulate
 from custom_components.ble_rtls.engine.engine import Engine
 from custom_components.ble_rtls.engine.links import MIN_LINK_PACKETS, ReceiverLinks
-from custom_components.ble_rtls.engine.replay import replay
-from custom_components.ble_rtls.engine.simulate import SCENARIOS, simulate
 from custom_components.ble_rtls.engine.site import Receiver, parse_site
 
 RECEIVERS = [

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.ble_rtls.engine.adverts import Advert
-from custom_components.ble_rtls.engine.bench import (
+from ble_rtls_lab.bench import (
     Dataset,
     Truth,
     default_datasets,
@@ -17,10 +16,11 @@ from custom_components.ble_rtls.engine.bench import (
     simulated_dataset,
     surveyed_at_stops,
 )
+from ble_rtls_lab.replay import replay
+from ble_rtls_lab.simulate import SCENARIOS, write_simulation
+from custom_components.ble_rtls.engine.adverts import Advert
 from custom_components.ble_rtls.engine.engine import Engine
 from custom_components.ble_rtls.engine.grid import FloorGrid
-from custom_components.ble_rtls.engine.replay import replay
-from custom_components.ble_rtls.engine.simulate import SCENARIOS, write_simulation
 from custom_components.ble_rtls.engine.site import Receiver, Site, SurveyPoint
 from custom_components.ble_rtls.engine.survey import SurveyMap
 

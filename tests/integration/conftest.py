@@ -13,13 +13,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from ble_rtls_lab.hass.proxies import Radio, SimulatedProxy, register_proxies
+from ble_rtls_lab.hass.screenshot import free_port
 from custom_components.ble_rtls.const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DOMAIN
 from custom_components.ble_rtls.coordinator import SiteCoordinator
 from custom_components.ble_rtls.engine.site import Receiver
 from custom_components.ble_rtls.phones import pairing_payload
 from custom_components.ble_rtls.site_config import engine_site
-from simulator.proxies import Radio, SimulatedProxy, register_proxies
-from simulator.screenshot import free_port
 
 TAG_MAC = "C0:FF:EE:00:00:01"
 BEACON = "e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:7"
@@ -182,7 +182,7 @@ class Walker:
         self, hass: HomeAssistant, entry: MockConfigEntry, proxies: dict[str, SimulatedProxy]
     ) -> None:
         self.hass = hass
-        self.coordinator: SiteCoordinator = entry.runtime_data
+        self.coordinator: SiteCoordinator = entry.runtime_data.coordinator
         self.proxies = proxies
         self.receivers: list[Receiver] = list(self.coordinator.site.receivers)
         self.radio = Radio(noise_db=1.5, seed=7)

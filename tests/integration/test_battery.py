@@ -4,6 +4,7 @@ per-tag switch. The tag's radio is a fake BleakClient at the hardware boundary."
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
@@ -14,11 +15,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from ble_rtls_lab.hass.proxies import SimulatedProxy
 from custom_components.ble_rtls import battery
-from custom_components.ble_rtls.battery import READ_EVERY, RETRY_FIRST
+from custom_components.ble_rtls.battery import READ_EVERY, RETRY_FIRST, BatteryReader
 from custom_components.ble_rtls.const import CONF_SITE
-from custom_components.ble_rtls.coordinator import SiteCoordinator, unique_id
-from simulator.proxies import SimulatedProxy
+from custom_components.ble_rtls.diagnostics import async_get_config_entry_diagnostics
+from custom_components.ble_rtls.ids import unique_id
 
 from .conftest import TAG_MAC
 
@@ -77,15 +79,15 @@ async def connectable(hass: HomeAssistant, entry: MockConfigEntry) -> AsyncItera
     proxy.detach()
 
 
-def _coordinator(entry: MockConfigEntry) -> SiteCoordinator:
-    coordinator: SiteCoordinator = entry.runtime_data
-    return coordinator
+def _reader(entry: MockConfigEntry) -> BatteryReader:
+    reader: BatteryReader = entry.runtime_data.battery
+    return reader
 
 
 async def test_battery_is_read_and_shown_then_not_again_until_due(
     hass: HomeAssistant, entry: MockConfigEntry, connectable: SimulatedProxy
 ) -> None:
-    reader = _coordinator(entry).battery
+    reader = _reader(entry)
     assert set(reader.views) == {"forklift"}  # MAC tags by default; not the phone or watch
     now = time.monotonic()
     await reader.async_read_due(now)
@@ -113,7 +115,7 @@ async def test_failures_back_off_and_low_battery_fires_once_per_drop(
     events: Callable[[str], list[dict[str, Any]]],
 ) -> None:
     low = events("ble_rtls_battery_low")
-    reader = _coordinator(entry).battery
+    reader = _reader(entry)
     view = reader.views["forklift"]
     now = time.monotonic()
     FakeTag.outcomes = ["fail", "fail"]  # both attempts of one read
@@ -121,6 +123,10 @@ async def test_failures_back_off_and_low_battery_fires_once_per_drop(
     assert view.failures == 1 and view.level is None
     assert view.due == pytest.approx(now + RETRY_FIRST)
     assert "the tag did not answer" in (view.last_error or "")
+    # The error names the tag's address: diagnostics keep the count, not the text.
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["tags"]["forklift"]["battery"]["last_error"] == "**REDACTED**"
+    assert TAG_MAC not in json.dumps(diagnostics)
     FakeTag.outcomes = ["fail", "fail"]
     await reader.async_read_due(now + RETRY_FIRST)
     assert view.due == pytest.approx(now + 3 * RETRY_FIRST)  # doubled
@@ -150,7 +156,7 @@ async def test_failures_back_off_and_low_battery_fires_once_per_drop(
 async def test_a_tag_no_connectable_proxy_hears_is_not_connected_to(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
-    reader = _coordinator(entry).battery
+    reader = _reader(entry)
     await reader.async_read_due(time.monotonic())
     view = reader.views["forklift"]
     assert view.last_error == "no connectable proxy hears the tag" and FakeTag.connects == 0
@@ -164,7 +170,7 @@ async def test_battery_reading_can_be_turned_off_per_tag(
     document["tags"][1] = document["tags"][1] | {"battery": True}
     hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: document})
     await hass.async_block_till_done()
-    reader = _coordinator(entry).battery
+    reader = _reader(entry)
     assert set(reader.views) == {"phone"}
     await reader.async_read_due(time.monotonic())
     assert FakeTag.connects == 0  # the phone's tag is not heard by the connectable proxy

@@ -51,8 +51,8 @@ async def test_a_reload_resumes_from_what_was_learnt(
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert hass_storage[_key(entry)]["data"] == learnt
-    assert entry.runtime_data.calibration_resumed is True
-    resumed = _learnt(entry.runtime_data)
+    assert entry.runtime_data.coordinator.calibration_resumed is True
+    resumed = _learnt(entry.runtime_data.coordinator)
     assert resumed["exponent"] == learnt["exponent"]
     assert resumed["tags"] == learnt["tags"]
     assert resumed["biases"] == pytest.approx(learnt["biases"])
@@ -96,8 +96,8 @@ async def test_a_record_that_does_not_fit_is_ignored(
 ) -> None:
     hass_storage[_key("fresh")] = _stored("fresh", data)
     entry = await setup_site(hass, two_room_site(), {}, entry_id="fresh")
-    assert entry.runtime_data.calibration_resumed is False
-    learnt = _learnt(entry.runtime_data)
+    assert entry.runtime_data.coordinator.calibration_resumed is False
+    learnt = _learnt(entry.runtime_data.coordinator)
     assert learnt["exponent"] == DECLARED["exponent"], why
     assert set(learnt["biases"].values()) == {0.0}
     assert hass_storage[_key(entry)]["data"] == data  # kept as it was until the next save
@@ -122,7 +122,7 @@ async def test_out_of_range_values_are_bounded_and_unknown_items_dropped(
         },
     )
     entry = await setup_site(hass, two_room_site(), {}, entry_id="bounded")
-    calibration = entry.runtime_data.engine.calibration
+    calibration = entry.runtime_data.coordinator.engine.calibration
     assert calibration.exponent == 4.5
     assert calibration.exponent_updates == 0
     assert calibration.noise_db == 2.0

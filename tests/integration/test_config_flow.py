@@ -16,10 +16,10 @@ from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from ble_rtls_lab.hass.proxies import SimulatedProxy
 from custom_components.ble_rtls.const import CONF_SETTINGS, CONF_SITE, DOMAIN
-from custom_components.ble_rtls.coordinator import device_identifier
 from custom_components.ble_rtls.identity import ibeacon_payload
-from simulator.proxies import SimulatedProxy
+from custom_components.ble_rtls.ids import device_identifier
 
 from .conftest import ALICE, BEACON, TAG_MAC, two_room_site
 
@@ -71,6 +71,27 @@ async def test_user_step_creates_an_empty_site(hass: HomeAssistant, enable_bluet
     )
     assert duplicate["type"] is FlowResultType.ABORT
     assert duplicate["reason"] == "already_configured"
+
+
+async def test_reconfigure_renames_the_site_and_keeps_it(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    other = MockConfigEntry(domain=DOMAIN, title="Depot", unique_id="depot")
+    other.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    taken = await hass.config_entries.flow.async_configure(result["flow_id"], {"name": "depot"})
+    assert taken["type"] is FlowResultType.ABORT and taken["reason"] == "already_configured"
+    assert entry.title != "depot"
+    site = _site(entry)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"name": " Hall B"})
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert (entry.title, entry.unique_id) == ("Hall B", "hall_b")
+    assert _site(entry) == site and entry.state is config_entries.ConfigEntryState.LOADED
+    assert entry.runtime_data.coordinator.title == "Hall B"
 
 
 async def test_user_step_imports_and_rejects_site_json(
@@ -179,7 +200,7 @@ async def test_a_receivers_beacon_is_checked_and_stored(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert _site(entry)["receivers"][0]["beacon"] == "EE:00:00:00:00:01"
-    assert entry.runtime_data.engine.beacons == {"EE:00:00:00:00:01": 0}
+    assert entry.runtime_data.coordinator.engine.beacons == {"EE:00:00:00:00:01": 0}
 
 
 async def test_a_new_receiver_heard_advertising_by_others_is_offered_as_its_own_beacon(
@@ -215,8 +236,8 @@ async def test_no_scanners_aborts(hass: HomeAssistant, enable_bluetooth: None) -
     assert await hass.config_entries.async_setup(entry.entry_id)
     for bluetooth_entry in hass.config_entries.async_entries("bluetooth"):
         await hass.config_entries.async_unload(bluetooth_entry.entry_id)  # its adapter goes
-    await entry.runtime_data.async_process(time.monotonic() + 1000.0)
-    assert entry.runtime_data.engine is None
+    await entry.runtime_data.coordinator.async_process(time.monotonic() + 1000.0)
+    assert entry.runtime_data.coordinator.engine is None
     result = await _options(hass, entry, "receivers")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_scanners"
@@ -369,7 +390,7 @@ async def test_zones_added_edited_removed_and_checked(
     assert hass.states.get("sensor.dock_occupancy") is not None
     # Its four edges are walls on the engine's grid: a receiver outside the dock is behind one
     # from inside it.
-    engine = entry.runtime_data.engine
+    engine = entry.runtime_data.coordinator.engine
     assert next(z for z in engine.site.zones if z.id == "dock").walls
     grid = engine.grids[0]
     inside = int(((grid.xs - 2.0) ** 2 + (grid.ys - 1.5) ** 2).argmin())
@@ -428,10 +449,10 @@ async def test_settings_saved_with_geo_anchor(hass: HomeAssistant, entry: MockCo
     await hass.async_block_till_done()
     assert entry.options[CONF_SETTINGS]["rssi_filter"] == "kalman"
     assert _site(entry)["path_loss"] == {"exponent": 2.5, "ref_rssi_1m": -61.0, "wall_loss_db": 6.5}
-    assert entry.runtime_data.engine.site.path_loss.wall_loss_db == 6.5
+    assert entry.runtime_data.coordinator.engine.site.path_loss.wall_loss_db == 6.5
     assert _site(entry)["geo_anchor"] == {"latitude": 52.37, "longitude": 4.89, "bearing": 90.0}
-    assert entry.runtime_data.engine.config.rssi_filter == "kalman"
-    assert entry.runtime_data.engine.config.emit_interval == 2.0
+    assert entry.runtime_data.coordinator.engine.config.rssi_filter == "kalman"
+    assert entry.runtime_data.coordinator.engine.config.emit_interval == 2.0
 
     result = await _options(hass, entry, "settings")
     data.pop("latitude"), data.pop("longitude")
@@ -489,7 +510,9 @@ async def test_phone_paired_with_a_working_code_then_rekeyed_and_removed(
     result = await _configure(hass, result, {"name": "Bob's phone", "tag": "watch"})
     assert result["step_id"] == "pair"
     placeholders = result["description_placeholders"]
-    assert placeholders["qr_code"].startswith("<svg") and "\n" not in placeholders["qr_code"]
+    # HA's frontend draws the QR code of the same text.
+    qr_code = result["data_schema"].schema["qr_code"]
+    assert qr_code.config["data"] == placeholders["payload"]
     pairing = parse_pairing(placeholders["payload"])
     assert pairing.url == server and pairing.name == "Bob's phone"
     result = await _configure(hass, result, {})

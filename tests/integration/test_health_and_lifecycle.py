@@ -21,6 +21,8 @@ from pytest_homeassistant_custom_component.common import (
     mock_restore_cache,
 )
 
+from ble_rtls_lab.hass.load import Load, LoadSite
+from ble_rtls_lab.hass.proxies import SimulatedProxy, register_proxies
 from custom_components.ble_rtls.const import (
     CONF_SETTINGS,
     CONF_SITE,
@@ -29,8 +31,6 @@ from custom_components.ble_rtls.const import (
     LOCATE_BATCH,
 )
 from custom_components.ble_rtls.identity import ibeacon_payload
-from simulator.load import Load, LoadSite
-from simulator.proxies import SimulatedProxy, register_proxies
 
 from .conftest import BEACON, TAG_MAC, Walker, two_room_site
 from .test_tracking import Events, Written
@@ -49,6 +49,7 @@ async def test_silent_receiver_raises_and_clears_a_repair(
     entry: MockConfigEntry,
     proxies: dict[str, SimulatedProxy],
     written: Written,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     issues = ir.async_get(hass)
     issue_id = SILENT_ISSUE.format(entry=entry.entry_id)
@@ -72,6 +73,11 @@ async def test_silent_receiver_raises_and_clears_a_repair(
     assert online is not None and online.state == "off"
     tracker = hass.states.get("device_tracker.forklift")
     assert tracker is not None and tracker.state == "Left room"  # three proxies still locate
+    rate = hass.states.get("sensor.proxy_2_tag_adverts_per_second")
+    assert rate is not None and rate.state == "unavailable"
+    ours = "custom_components.ble_rtls.coordinator"
+    silent = [r.getMessage() for r in caplog.records if r.name == ours]
+    assert silent == ["Test site: receiver Proxy 2 is silent; positions use the others"]
 
     returned = SimulatedProxy("AA:00:00:00:00:02", "proxy-00:02")
     returned.attach(hass)
@@ -82,6 +88,10 @@ async def test_silent_receiver_raises_and_clears_a_repair(
     assert issues.async_get_issue(DOMAIN, issue_id) is None
     online = hass.states.get("binary_sensor.proxy_2_online")
     assert online is not None and online.state == "on"
+    rate = hass.states.get("sensor.proxy_2_tag_adverts_per_second")
+    assert rate is not None and rate.state != "unavailable"
+    logged = [r.getMessage() for r in caplog.records if r.name == ours]
+    assert logged == [*silent, "Test site: receiver Proxy 2 is heard again"]  # once each way
     returned.detach()
 
 
@@ -99,7 +109,7 @@ async def test_unload_leaves_no_listeners_or_timers(
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
         assert _ticking(hass)
-        coordinator = entry.runtime_data
+        coordinator = entry.runtime_data.coordinator
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
         assert entry.state is ConfigEntryState.NOT_LOADED
@@ -123,7 +133,7 @@ async def test_timer_drives_the_coordinator(
     hass: HomeAssistant, entry: MockConfigEntry, proxies: dict[str, SimulatedProxy]
 ) -> None:
     """The real 1 s timer reads the scanners (no manual ticks here)."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     for second in range(3):
         for proxy in proxies.values():
             proxy.hear(TAG_MAC, -60 - second)
@@ -167,7 +177,7 @@ async def test_reload_action_and_restart_restore(
     await hass.services.async_call(DOMAIN, "reload", {}, blocking=True)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data is not walker.coordinator
+    assert entry.runtime_data.coordinator is not walker.coordinator
 
 
 async def test_damaged_last_positions_are_not_restored_and_the_tags_still_load(
@@ -212,6 +222,7 @@ async def test_a_corrupt_stored_site_fails_setup_and_is_kept(
     assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert "receivers[0] (AA:00:00:00:00:01): x: must be a number" in str(entry.reason)
+    assert "Mend it under Configure" in str(entry.reason)  # the translated message
     assert entry.options[CONF_SITE] == site
     # The user mends it where they set it up: Configure > Import a site, then it loads.
     flow = await hass.config_entries.options.async_init(entry.entry_id)
@@ -255,7 +266,7 @@ async def test_large_site_ticks_in_batches_and_stops_mid_tick(
         )
         entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(entry.entry_id)
-        coordinator = entry.runtime_data
+        coordinator = entry.runtime_data.coordinator
         now = time.monotonic()
         for second in site.seconds(8):
             for receiver, address, rssi in second:

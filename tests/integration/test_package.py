@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
-from homeassistant import components as ha_components
 from homeassistant.components.blueprint.models import Blueprint
 from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
 from homeassistant.util.yaml import load_yaml
@@ -30,13 +31,29 @@ def test_manifest_is_complete() -> None:
     assert manifest["config_flow"] is True
     assert manifest["dependencies"] == ["bluetooth", "http", "webhook", "websocket_api"]
     assert manifest["iot_class"] == "local_push"
-    # numpy and bluetooth-data-tools ship with HA; the QR code library is pinned as HA's
-    # own HomeKit integration pins it, so the two never conflict.
-    homekit = _json(Path(ha_components.__file__).parent / "homekit" / "manifest.json")
-    assert manifest["requirements"] == ["PyQRCode==1.2.1"]
-    assert set(manifest["requirements"]) <= set(homekit["requirements"])
+    # numpy, Pillow and bluetooth-data-tools ship with HA; the pairing QR code is HA's own.
+    assert manifest["requirements"] == []
     for key in ("name", "version", "codeowners", "documentation", "issue_tracker"):
         assert manifest[key], key
+
+
+def test_manifest_is_ordered_as_hassfest_asks_and_has_one_version() -> None:
+    manifest = _json(PACKAGE / "manifest.json")
+    keys = list(manifest)
+    assert keys[:2] == ["domain", "name"] and keys[2:] == sorted(keys[2:])
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'version = "{manifest["version"]}"' in pyproject
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"])
+    assert 'license = "Apache-2.0"' in pyproject
+    assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_every_form_field_has_a_label_and_a_description() -> None:
+    strings = _json(PACKAGE / "strings.json")
+    for flow in ("config", "options"):
+        for name, step in strings[flow]["step"].items():
+            assert step.get("title"), (flow, name)
+            assert set(step.get("data_description", {})) == set(step.get("data", {})), (flow, name)
 
 
 def test_hacs_json() -> None:
@@ -65,7 +82,7 @@ def test_every_flow_step_has_strings() -> None:
         "phone",
         "pair",
     }
-    assert set(strings["config"]["step"]) == {"user"}
+    assert set(strings["config"]["step"]) == {"user", "reconfigure"}
     source = (PACKAGE / "config_flow.py").read_text(encoding="utf-8")
     spot_errors = _spot_errors()
     assert spot_errors <= set(strings["options"]["error"])  # the survey step shows them
@@ -148,3 +165,120 @@ def test_brand_icons_ship_with_the_integration() -> None:
     for name, size in (("icon.png", 256), ("icon@2x.png", 512)):
         with Image.open(PACKAGE / "brand" / name) as image:
             assert image.size == (size, size)
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of the modules a file imports (relative imports resolved)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    if path.name == "__init__.py":
+        package = ".".join(path.relative_to(ROOT).parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            module = node.module or ""
+            if not node.level:
+                found.add(module)
+            else:
+                found.add(f"{base}.{module}" if module else base)
+                found |= {
+                    f"{base}.{module}.{a.name}" if module else f"{base}.{a.name}"
+                    for a in node.names
+                }
+    return found
+
+
+def _shipped_modules() -> dict[str, set[str]]:
+    return {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): _imports(
+            path
+        )
+        for path in PACKAGE.rglob("*.py")
+    }
+
+
+def test_the_integration_imports_only_itself_home_assistant_and_what_ha_ships() -> None:
+    """HACS copies this folder alone: the lab, tests and dev tools are not there."""
+    allowed = {"homeassistant", "voluptuous", "aiohttp", "bleak", "bleak_retry_connector"}
+    allowed |= {"habluetooth", "bluetooth_data_tools", "cryptography", "numpy", "PIL"}
+    for module, imports in _shipped_modules().items():
+        for name in imports:
+            top = name.split(".")[0]
+            assert (
+                name.startswith("custom_components.ble_rtls")
+                or top in allowed
+                or top in sys.stdlib_module_names
+                or top == "__future__"
+            ), f"{module} imports {name}"
+
+
+def test_the_engine_imports_no_home_assistant() -> None:
+    for module, imports in _shipped_modules().items():
+        if ".engine" in module:
+            for name in imports:
+                assert not name.startswith("homeassistant"), f"{module} imports {name}"
+                assert not name.startswith("custom_components") or ".engine" in name, (
+                    f"{module} imports {name}"
+                )
+
+
+def test_no_import_circle_in_the_integration() -> None:
+    """Modules wire up through `runtime_data`, never by importing back (TYPE_CHECKING too)."""
+    modules = _shipped_modules()
+    graph = {m: {i for i in imports if i in modules and i != m} for m, imports in modules.items()}
+    # The engine package's face imports its own modules; that is no circle through the rest.
+    graph = {
+        m: {i for i in edges if not m.endswith(".engine") or ".engine." in i}
+        for m, edges in graph.items()
+    }
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        assert module not in path, " -> ".join([*path[path.index(module) :], module])
+        if module in done:
+            return
+        for imported in graph[module]:
+            visit(imported, [*path, module])
+        done.add(module)
+
+    for module in graph:
+        visit(module, [])
+
+
+QUALITY_RULES = {
+    "bronze": """action-setup appropriate-polling brands common-modules config-flow-test-coverage
+        config-flow dependency-transparency docs-actions docs-high-level-description
+        docs-installation-instructions docs-removal-instructions entity-event-setup
+        entity-unique-id has-entity-name runtime-data test-before-configure test-before-setup
+        unique-config-entry""",
+    "silver": """action-exceptions config-entry-unloading docs-configuration-parameters
+        docs-installation-parameters entity-unavailable integration-owner log-when-unavailable
+        parallel-updates reauthentication-flow test-coverage""",
+    "gold": """devices diagnostics discovery-update-info discovery docs-data-update docs-examples
+        docs-known-limitations docs-supported-devices docs-supported-functions
+        docs-troubleshooting docs-use-cases dynamic-devices entity-category
+        entity-device-class entity-disabled-by-default entity-translations
+        exception-translations icon-translations reconfiguration-flow repair-issues
+        stale-devices""",
+    "platinum": "async-dependency inject-websession strict-typing",
+}
+
+
+def test_quality_scale_marks_every_rule_done_or_exempt_with_a_reason() -> None:
+    scale: Any = load_yaml(PACKAGE / "quality_scale.yaml")
+    rules = scale["rules"]
+    wanted = {rule for tier in QUALITY_RULES.values() for rule in tier.split()}
+    assert set(rules) == wanted
+    for name, rule in rules.items():
+        status = rule if isinstance(rule, str) else rule["status"]
+        assert status in ("done", "exempt"), name
+        if status == "exempt":
+            assert rule["comment"], name
+
+
+def test_every_platform_sets_parallel_updates() -> None:
+    for platform in ("binary_sensor", "device_tracker", "image", "sensor"):
+        source = (PACKAGE / f"{platform}.py").read_text(encoding="utf-8")
+        assert re.search(r"^PARALLEL_UPDATES = 0$", source, re.M), platform

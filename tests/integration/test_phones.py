@@ -30,14 +30,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
+from ble_rtls_lab.hass.proxies import SimulatedProxy
 from custom_components.ble_rtls.const import DOMAIN
-from custom_components.ble_rtls.coordinator import device_identifier, unique_id
 from custom_components.ble_rtls.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ble_rtls.identity import ibeacon_payload
+from custom_components.ble_rtls.ids import device_identifier, unique_id
 from custom_components.ble_rtls.phone_protocol import ProtocolError, parse_messages
 from custom_components.ble_rtls.phones import Fix as HaFix
 from custom_components.ble_rtls.phones import best_fix, pairing_payload
-from simulator.proxies import SimulatedProxy
 from tests.mutations import mutated
 
 from .conftest import ALICE, BEACON, Walker, until

@@ -31,6 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from ble_rtls_lab.hass.proxies import Radio, SimulatedProxy
 from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
 from custom_components.ble_rtls.coordinator import SiteCoordinator
 from custom_components.ble_rtls.diagnostics import async_get_config_entry_diagnostics
@@ -40,7 +41,6 @@ from custom_components.ble_rtls.proxy_stream import (
     proxies,
     unplaced_issue_id,
 )
-from simulator.proxies import Radio, SimulatedProxy
 from tests.mutations import mutated
 
 from .conftest import TAG_MAC, setup_site, two_room_site, until
@@ -155,7 +155,7 @@ async def start_proxy(
 async def test_adverts_from_pi_proxies_reach_the_bluetooth_manager_and_the_engine(
     hass: HomeAssistant, site: MockConfigEntry, start_proxy: Callable[..., Running]
 ) -> None:
-    coordinator: SiteCoordinator = site.runtime_data
+    coordinator: SiteCoordinator = site.runtime_data.coordinator
     receivers = list(coordinator.site.receivers)
     running = {r.id: start_proxy(r.id) for r in receivers}
     await until(

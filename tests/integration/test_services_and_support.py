@@ -13,7 +13,7 @@ import pytest
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -30,10 +30,10 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
-from custom_components.ble_rtls.coordinator import device_identifier
 from custom_components.ble_rtls.device_trigger import async_get_trigger_capabilities
 from custom_components.ble_rtls.engine.adverts import read_adverts
 from custom_components.ble_rtls.engine.site import load_site
+from custom_components.ble_rtls.ids import device_identifier
 
 from .conftest import IRK, TAG_MAC, Walker
 
@@ -117,8 +117,9 @@ async def test_calibrate_keeps_the_site_when_the_spot_or_the_power_is_impossible
 
 
 async def test_export_writes_a_replayable_recording(
-    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry
+    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry, tmp_path: Path
 ) -> None:
+    hass.config.config_dir = str(tmp_path)  # not the test plugin's shared configuration
     await walker.walk(TAG_MAC, (4.0, 5.0), (16.0, 5.0), 10)
     # A controller that has no RSSI for a packet reports 127 (HCI 0x7F): no reading, and no
     # row the replay would refuse.
@@ -132,11 +133,25 @@ async def test_export_writes_a_replayable_recording(
     assert response is not None
     files: Any = response[entry.entry_id]
     adverts = list(read_adverts(files["adverts"]))
-    assert len(adverts) == files["rows"] == len(entry.runtime_data.recent_adverts) >= 30
+    assert len(adverts) == files["rows"] == len(entry.runtime_data.coordinator.recent_adverts) >= 30
     assert {a.tag for a in adverts} == {"forklift"} and max(a.rssi for a in adverts) < 0
     site = load_site(files["site"])
     assert {a.receiver for a in adverts} <= {r.id for r in site.receivers}
     assert json.loads(Path(files["site"]).read_text())["tags"][0]["address"] == TAG_MAC
+
+
+async def test_an_export_that_cannot_be_written_is_a_clear_error(
+    hass: HomeAssistant, walker: Walker, entry: MockConfigEntry, tmp_path: Path
+) -> None:
+    await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 3)
+    hass.config.config_dir = str(tmp_path)
+    (tmp_path / DOMAIN).write_text("a file where the folder goes", encoding="utf-8")
+    with pytest.raises(HomeAssistantError) as error:
+        await hass.services.async_call(
+            DOMAIN, "export_adverts", {}, blocking=True, return_response=True
+        )
+    assert error.value.translation_key == "export_failed"
+    assert "Could not write the export" in str(error.value)
 
 
 async def test_actions_reject_an_unknown_site(hass: HomeAssistant, entry: MockConfigEntry) -> None:

@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
-from custom_components.ble_rtls.coordinator import device_identifier
+from custom_components.ble_rtls.ids import device_identifier
 from custom_components.ble_rtls.site_config import replace_item
 
 from .conftest import TAG_MAC, Walker, two_room_site
@@ -70,7 +70,7 @@ async def test_a_survey_point_is_stored_as_received_and_the_reloaded_site_uses_i
     proxies: Any,
 ) -> None:
     await walker.walk(TAG_MAC, (6.0, 4.0), (6.0, 4.0), 6)
-    heard = entry.runtime_data.engine.filtered_rssi("forklift", time.monotonic())
+    heard = entry.runtime_data.coordinator.engine.filtered_rssi("forklift", time.monotonic())
     response = await _survey(hass, {"device_id": _tag(hass, entry, "forklift"), "x": 6, "y": 4})
     assert response["tag"] == "forklift"
     assert response["receivers"] == 4 and response["survey_points"] == 1
@@ -81,7 +81,7 @@ async def test_a_survey_point_is_stored_as_received_and_the_reloaded_site_uses_i
     assert point["rssi"] == {
         rid: round(value - offsets.get(rid, 0.0), 1) for rid, value in heard.items()
     }
-    coordinator = entry.runtime_data  # the site reloaded with its survey
+    coordinator = entry.runtime_data.coordinator  # the site reloaded with its survey
     assert len(coordinator.site.survey) == 1
     assert coordinator.engine.grids[0].correction is None  # worked out at the first update
     await Walker(hass, entry, proxies).walk(TAG_MAC, (6.0, 4.0), (6.0, 4.0), 1)
@@ -100,7 +100,7 @@ async def test_a_survey_point_is_stored_as_received_and_the_reloaded_site_uses_i
     await hass.async_block_till_done()
     assert cleared == {entry.entry_id: 2}
     assert "survey" not in entry.options[CONF_SITE]
-    assert entry.runtime_data.site.survey == ()
+    assert entry.runtime_data.coordinator.site.survey == ()
     assert await hass.services.async_call(
         DOMAIN, "clear_survey", {}, blocking=True, return_response=True
     ) == {entry.entry_id: 0}
@@ -179,7 +179,7 @@ async def test_the_options_flow_takes_survey_points_explains_refusals_and_clears
     assert taken["type"] == "create_entry"
     (point,) = entry.options[CONF_SITE]["survey"]
     assert (point["x"], point["y"], point["tag"], len(point["rssi"])) == (6, 4, "forklift", 4)
-    assert len(entry.runtime_data.site.survey) == 1
+    assert len(entry.runtime_data.coordinator.site.survey) == 1
 
     form = await _survey_step(hass, entry)
     assert form["description_placeholders"]["points"] == "1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -12,10 +13,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 
+from ble_rtls_lab.hass.proxies import SimulatedProxy
 from custom_components.ble_rtls.const import EVENT_TAG_MISSING, EVENT_ZONE_CHANGED
+from custom_components.ble_rtls.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ble_rtls.engine.site import Receiver
 from custom_components.ble_rtls.identity import ibeacon_payload
-from simulator.proxies import SimulatedProxy
 
 from .conftest import BEACON, IRK, TAG_MAC, Walker, two_room_site
 
@@ -204,6 +206,15 @@ async def test_silent_tag_goes_missing_once(
     assert crossings[-1]["from_zone"] == "left" and crossings[-1]["to_zone"] is None
     occupancy = hass.states.get("sensor.left_room_occupancy")
     assert occupancy is not None and occupancy.state == "0"
+    # Where a missing tag is, is unknown; when it was last seen is not.
+    for entity_id in ("sensor.forklift_zone", "sensor.forklift_accuracy"):
+        shown = hass.states.get(entity_id)
+        assert shown is not None and shown.state == "unavailable", entity_id
+    seen = hass.states.get("sensor.forklift_last_seen")
+    assert seen is not None and seen.state not in ("unavailable", "unknown")
+    await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 6)  # back: available again
+    zone = hass.states.get("sensor.forklift_zone")
+    assert zone is not None and zone.state == "Left room"
 
 
 def _advertising_site() -> dict[str, Any]:
@@ -236,6 +247,9 @@ async def test_receivers_that_hear_each_other_measure_their_biases(
     assert engine is not None
     assert engine.calibration.measured == frozenset(range(4))
     assert engine.calibration.biases == pytest.approx(biases, abs=0.5)
+    entries = hass.config_entries.async_entries("ble_rtls")
+    diagnostics = await async_get_config_entry_diagnostics(hass, entries[0])
+    assert "EE:00:00:00:00:01" not in json.dumps(diagnostics)  # a beacon is an address too
     assert set(engine.tags) == {"forklift"}
     tracker = hass.states.get("device_tracker.forklift")
     assert tracker is not None and tracker.state == "Left room"

@@ -17,9 +17,9 @@ still-or-moving tracking -> zone with hysteresis. Adverts of receivers that also
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class EngineConfig:
 
 
 @dataclass(slots=True)
-class _Reading:
+class Reading:
     """The filtered RSSI of one receiver and how many packets it rests on."""
 
     index: int
@@ -85,7 +85,26 @@ class _Reading:
     spread: float
 
 
-def reading_sigmas(readings: list[_Reading], model_noise_db: float) -> list[float]:
+class FixModel(Protocol):
+    """How a floor's readings become fixes: the engine's learnt radio, or an oracle's.
+
+    The engine keeps its windows, floor choice, tracker and zones whichever model fixes, so
+    two models compare on the fix alone.
+    """
+
+    def request(self, tag: Tag, readings: Sequence[Reading]) -> FixRequest:
+        """One tag's readings as its floor's grid takes them."""
+        ...
+
+    def fixes(self, floor: int, requests: list[FixRequest]) -> list[Fix]:
+        """The fixes of one floor's requests, in their order."""
+        ...
+
+
+type FixModelFactory = Callable[[Mapping[int, FloorGrid]], FixModel]
+
+
+def reading_sigmas(readings: Sequence[Reading], model_noise_db: float) -> list[float]:
     """Each reading's standard deviation (dB): the model's noise and its packets' spread."""
     noise_2 = model_noise_db**2
     return [
@@ -106,7 +125,13 @@ class _TagState(TagStream):
 class Engine(StreamLocator[_TagState]):
     """Locates the tags of one site."""
 
-    def __init__(self, site: Site, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        site: Site,
+        config: EngineConfig | None = None,
+        fix_model: FixModelFactory | None = None,
+    ) -> None:
+        """`fix_model` replaces the engine's learnt radio (an oracle's); given the grids."""
         self.config = config or EngineConfig()
         super().__init__(site, self.config.window, self.config.emit_interval)
         self._positions = [(r.x, r.y, r.z) for r in site.receivers]
@@ -150,6 +175,7 @@ class Engine(StreamLocator[_TagState]):
         # Fixes the self-calibration has yet to learn from: tag, declared 1 m power, receivers.
         self._lessons: list[tuple[str, float | None, list[int], Fix]] = []
         self._lessons_time = -math.inf
+        self._fix_model: FixModel = self if fix_model is None else fix_model(self.grids)
 
     def _observed(self, state: _TagState, index: int, rssi: float) -> None:
         if self.config.rssi_filter == "kalman":
@@ -202,7 +228,7 @@ class Engine(StreamLocator[_TagState]):
         else:
             state.zone.restore(zone)
 
-    def _readings(self, state: _TagState, now: float) -> list[_Reading]:
+    def _readings(self, state: _TagState, now: float) -> list[Reading]:
         speed = state.tracker.speed
         recent = max(MIN_WINDOW_S, WINDOW_TRAVEL_M / speed) if speed > 0.0 else None
         readings = []
@@ -215,7 +241,7 @@ class Engine(StreamLocator[_TagState]):
             else:
                 rssi = trimmed_mean(values)
             spread = (max(values) - min(values)) / 2.0 if len(values) > 1 else 0.0
-            readings.append(_Reading(index, rssi, len(values), spread))
+            readings.append(Reading(index, rssi, len(values), spread))
         return readings
 
     def saved_calibration(self) -> dict[str, Any]:
@@ -238,7 +264,7 @@ class Engine(StreamLocator[_TagState]):
         receivers = self.site.receivers
         return {receivers[r.index].id: r.rssi for r in self._readings(state, now)}
 
-    def _choose_floor(self, state: _TagState, readings: list[_Reading]) -> int:
+    def _choose_floor(self, state: _TagState, readings: list[Reading]) -> int:
         if len(self._bounds) == 1:
             return next(iter(self._bounds))
         scores: dict[int, list[float]] = {}
@@ -253,7 +279,7 @@ class Engine(StreamLocator[_TagState]):
 
     def _locate_batch(self, batch: list[tuple[str, _TagState]], now: float) -> list[Estimate]:
         """The fixes made per floor together (one grid pass), then each tag's track."""
-        located: list[tuple[str, _TagState, int, list[_Reading], FixRequest | None]] = []
+        located: list[tuple[str, _TagState, int, list[Reading], FixRequest | None]] = []
         requests: dict[int, list[FixRequest]] = {}
         for tag_id, state in batch:
             readings = self._readings(state, now)
@@ -266,14 +292,16 @@ class Engine(StreamLocator[_TagState]):
             on_floor = [r for r in readings if self._floors[r.index] == floor]
             request = None
             if len(on_floor) >= self.config.min_receivers:
-                request = self._request(tag_id, state, on_floor)
+                request = self._fix_model.request(state.tag, on_floor)
                 requests.setdefault(floor, []).append(request)
             located.append((tag_id, state, floor, on_floor, request))
-        fixes = {floor: iter(self._fixes(floor, batch)) for floor, batch in requests.items()}
+        fixes = {
+            floor: iter(self._fix_model.fixes(floor, batch)) for floor, batch in requests.items()
+        }
         estimates = []
         for tag_id, state, floor, readings, request in located:
             if request is None:
-                fix = self._proximity(tag_id, state, readings)
+                fix = self._proximity(state, readings)
                 method: Method = "proximity"
             else:
                 fix = next(fixes[floor])
@@ -306,19 +334,17 @@ class Engine(StreamLocator[_TagState]):
             now, tag_id, float(x), float(y), floor, accuracy, state.zone.zone, receivers, method
         )
 
-    def _model(
-        self, tag_id: str, state: _TagState, indices: list[int]
-    ) -> tuple[list[float], float]:
+    def _model(self, tag: Tag, indices: list[int]) -> tuple[list[float], float]:
         """Each receiver's expected RSSI at 1 m from the tag, and the path-loss exponent."""
         calibration = self.calibration
-        power = calibration.ref_rssi(tag_id, state.tag.ref_rssi_1m)
+        power = calibration.ref_rssi(tag.id, tag.ref_rssi_1m)
         biases = calibration.biases
         return [power + biases[i] for i in indices], calibration.exponent
 
-    def _request(self, tag_id: str, state: _TagState, readings: list[_Reading]) -> FixRequest:
+    def request(self, tag: Tag, readings: Sequence[Reading]) -> FixRequest:
         """The readings as the grid takes them: excess over the 1 m power, noise, pull."""
         indices = [r.index for r in readings]
-        ref, _ = self._model(tag_id, state, indices)
+        ref, _ = self._model(tag, indices)
         sigma = reading_sigmas(readings, self.calibration.noise_db)
         positions = self._positions
         weights = [10.0 ** (r.rssi / 20.0) for r in readings]
@@ -329,18 +355,18 @@ class Engine(StreamLocator[_TagState]):
             CENTROID_SIGMA_M**-2,
         )
         excess = [r.rssi - a for r, a in zip(readings, ref, strict=True)]
-        return FixRequest(indices, excess, sigma, state.tag.height, pull)
+        return FixRequest(indices, excess, sigma, tag.height, pull)
 
-    def _fixes(self, floor: int, requests: list[FixRequest]) -> list[Fix]:
+    def fixes(self, floor: int, requests: list[FixRequest]) -> list[Fix]:
         """The fixes of one floor's requests, under the path loss learnt so far."""
         return self.grids[floor].fixes(
             requests, self.calibration.exponent, self.site.path_loss.wall_loss_db
         )
 
-    def _proximity(self, tag_id: str, state: _TagState, readings: list[_Reading]) -> Fix:
+    def _proximity(self, state: _TagState, readings: list[Reading]) -> Fix:
         """1-2 receivers: near the strongest, pulled toward the second; radius is the range."""
         indices = [r.index for r in readings]
-        ref, exponent = self._model(tag_id, state, indices)
+        ref, exponent = self._model(state.tag, indices)
         ranges = [
             max(distance(r.rssi, a, exponent), PROXIMITY_MIN_RADIUS)
             for r, a in zip(readings, ref, strict=True)
@@ -356,3 +382,34 @@ class Engine(StreamLocator[_TagState]):
             radius = max(radius, math.hypot(ax - bx, ay - by) / 2.0)
         covariance = np.eye(2, dtype=np.float64) * (radius * radius / 2.0)
         return Fix(x, y, covariance, 0.0, [], [])
+
+    def diagnostics(self) -> dict[str, Any]:
+        """What the engine learnt and how finely it weighs positions (JSON-ready)."""
+        calibration = self.calibration
+        receivers = self.site.receivers
+        return {
+            "exponent": calibration.exponent,
+            "noise_db": calibration.noise_db,
+            "receiver_bias_db": {
+                receiver.id: round(float(bias), 2)
+                for receiver, bias in zip(receivers, calibration.biases, strict=True)
+            },
+            # Receivers whose bias their pairs measure (they hear each other's beacons).
+            "bias_measured": [receivers[index].id for index in sorted(calibration.measured)],
+            "tag_ref_rssi_1m": dict(calibration.tag_ref),
+            # Per floor: the walls the zones marked as rooms give (a room left unmarked shows
+            # as missing walls), the survey points and how far they move the model (RMS dB).
+            "grid": {
+                str(floor): {
+                    "step_m": round(grid.step, 2),
+                    "points": int(grid.xs.size),
+                    "walls": len(grid.wall_segments),
+                    "survey_points": sum(p.floor == floor for p in self.site.survey),
+                    "survey_correction_db": None
+                    if grid.correction is None
+                    else round(float(np.sqrt(np.mean(grid.correction**2))), 2),
+                }
+                for floor, grid in self.grids.items()
+            },
+            "unknown_receivers": dict(self.unknown_receivers),
+        }

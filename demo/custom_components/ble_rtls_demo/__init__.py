@@ -22,9 +22,8 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from custom_components.ble_rtls.engine.adverts import Advert, read_adverts
-from custom_components.ble_rtls.engine.site import Receiver
-from simulator.proxies import register_proxies
+from ble_rtls_lab.hass.proxies import register_proxies
+from custom_components.ble_rtls.engine import Advert, Receiver, read_adverts
 
 DOMAIN = "ble_rtls_demo"
 SITE_NAME = "Demo warehouse"

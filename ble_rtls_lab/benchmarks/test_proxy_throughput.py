@@ -21,8 +21,8 @@ import time
 from bluetooth_data_tools import monotonic_time_coarse
 from homeassistant.core import HomeAssistant
 
+from ble_rtls_lab.hass.proxies import SimulatedProxy
 from custom_components.ble_rtls.proxy_stream import proxies
-from simulator.proxies import SimulatedProxy
 from tests.integration.conftest import setup_site, two_room_site
 
 RATES = [int(r) for r in os.environ.get("BENCH_PROXY_RATES", "1000,10000,60000,120000").split(",")]
@@ -74,7 +74,7 @@ async def test_proxy_throughput(
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "benchmarks.proxy_driver",
+            "ble_rtls_lab.benchmarks.proxy_driver",
             "--server",
             served,
             "--token",

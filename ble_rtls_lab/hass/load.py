@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from custom_components.ble_rtls.engine.site import Receiver
+from custom_components.ble_rtls.engine import Receiver
 
 from .proxies import Radio
 

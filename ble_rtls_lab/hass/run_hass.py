@@ -14,5 +14,5 @@ from pathlib import Path
 from homeassistant.__main__ import main
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demo"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "demo"))
     sys.exit(main())

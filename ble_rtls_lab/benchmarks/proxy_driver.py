@@ -1,5 +1,6 @@
 """A Pi proxy process for the throughput benchmark: the real proxy (buffer, streamer,
-websocket) fed by a synthetic radio at a fixed rate; prints its own CPU time as JSON."""
+websocket) fed by a synthetic radio at a fixed rate; prints its own CPU time as JSON.
+"""
 
 from __future__ import annotations
 

@@ -18,11 +18,17 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from .adverts import Advert, write_adverts
-from .filters import trimmed_mean
-from .site import MIN_SURVEY_RECEIVERS, MotionClass, Point, polygon_area
-from .walls import Segment, crosses
-from .zones import contains
+from custom_components.ble_rtls.engine import (
+    MIN_SURVEY_RECEIVERS,
+    Advert,
+    MotionClass,
+    Point,
+    polygon_area,
+    write_adverts,
+)
+from custom_components.ble_rtls.engine.filters import trimmed_mean
+from custom_components.ble_rtls.engine.walls import Segment, crosses
+from custom_components.ble_rtls.engine.zones import contains
 
 type Array = NDArray[np.float64]
 

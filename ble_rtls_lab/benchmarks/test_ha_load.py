@@ -24,6 +24,8 @@ import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from ble_rtls_lab.hass.load import HOUSE, WAREHOUSE, Heard, Load, LoadSite
+from ble_rtls_lab.hass.proxies import SimulatedProxy, register_proxies
 from custom_components.ble_rtls.const import (
     CONF_LOCATE_INTERVAL,
     CONF_SETTINGS,
@@ -31,11 +33,7 @@ from custom_components.ble_rtls.const import (
     DOMAIN,
 )
 from custom_components.ble_rtls.coordinator import SiteCoordinator
-from custom_components.ble_rtls.engine.adverts import Advert
-from custom_components.ble_rtls.engine.engine import Engine
-from custom_components.ble_rtls.engine.stream import Estimate
-from simulator.load import HOUSE, WAREHOUSE, Heard, Load, LoadSite
-from simulator.proxies import SimulatedProxy, register_proxies
+from custom_components.ble_rtls.engine import Advert, Engine, Estimate
 
 SECONDS = {"house": 120, "warehouse": 30}
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -50,7 +48,8 @@ async def _run(
     watch: bool = False,
 ) -> tuple[float, list[float]]:
     """Feed the stream, its seconds ticking from `start`; returns process CPU seconds and,
-    when watching, the event-loop lags during ticks (the watching costs CPU of its own)."""
+    when watching, the event-loop lags during ticks (the watching costs CPU of its own).
+    """
     lags: list[float] = []
     now = start
     started = time.process_time()
@@ -73,7 +72,8 @@ async def _run(
 
 class AdapterOnly(Engine):
     """An engine that takes adverts and locates nothing: what the rest of the integration
-    (reading HA's scanners, health, the tick) costs without it."""
+    (reading HA's scanners, health, the tick) costs without it.
+    """
 
     def observe(self, advert: Advert) -> bool:
         return True
@@ -100,7 +100,8 @@ async def test_added_cpu(
     hass: HomeAssistant, enable_bluetooth: None, load: Load, locate_interval: float
 ) -> None:
     """The default settings, and the house with each tag located every 2 s (the setting
-    for a small machine)."""
+    for a small machine).
+    """
     site = LoadSite(load)
     document: dict[str, Any] = site.document()
     proxies, unregister = register_proxies(hass, site.receivers)
@@ -122,8 +123,10 @@ async def test_added_cpu(
         await hass.async_block_till_done()
         # The stream twice: just after set-up (learning the site's radio from the declared
         # values), then going on, as a site runs for days.
-        settling.append((await _run(hass, proxies, stream, entry.runtime_data, start))[0])
-        coordinator: SiteCoordinator = entry.runtime_data
+        settling.append(
+            (await _run(hass, proxies, stream, entry.runtime_data.coordinator, start))[0]
+        )
+        coordinator: SiteCoordinator = entry.runtime_data.coordinator
         with_.append((await _run(hass, proxies, stream, coordinator, start + len(stream)))[0])
         lags += (await _run(hass, proxies, stream, coordinator, start + 2 * len(stream), True))[1]
         coordinator.engine = AdapterOnly(coordinator.site)

@@ -1,5 +1,6 @@
 """What every benchmark runs in: this repository's integration in a Home Assistant whose
-event loop runs as users run it, with logs quiet enough to read the figures."""
+event loop runs as users run it, with logs quiet enough to read the figures.
+"""
 
 from __future__ import annotations
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .filters import PaperKalman
-from .pathloss import distance, horizontal_distance
-from .site import Site
-from .solver import solve_ranges, trilaterate_paper
-from .stream import Estimate, StreamLocator, TagStream
-from .zones import ZoneMap
+from custom_components.ble_rtls.engine import Estimate, Site, StreamLocator, TagStream
+from custom_components.ble_rtls.engine.filters import PaperKalman
+from custom_components.ble_rtls.engine.pathloss import distance, horizontal_distance
+from custom_components.ble_rtls.engine.zones import ZoneMap
+
+from .trilateration import solve_ranges, trilaterate_paper
 
 WINDOW = 3.0
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import aiohttp
 
-from custom_components.ble_rtls.engine.simulate import write_simulation
+from ble_rtls_lab.simulate import write_simulation
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 USERNAME, PASSWORD = "demo", "demo-rtls"
 ONBOARDING_EXTRAS = {"met", "radio_browser", "google_translate", "shopping_list"}
 CONFIGURATION = """\
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             sys.executable,
             "-m",
-            "simulator.run_hass",
+            "ble_rtls_lab.hass.run_hass",
             "--config",
             str(config),
             "--skip-pip",

@@ -16,8 +16,7 @@ from habluetooth import BaseHaRemoteScanner
 from homeassistant.components import bluetooth
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 
-from custom_components.ble_rtls.engine.pathloss import expected_rssi
-from custom_components.ble_rtls.engine.site import Receiver
+from custom_components.ble_rtls.engine import Receiver, expected_rssi
 
 
 class SimulatedProxy(BaseHaRemoteScanner):

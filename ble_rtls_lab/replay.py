@@ -7,8 +7,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from .adverts import Advert
-from .stream import Estimate
+from custom_components.ble_rtls.engine import Advert, Estimate
 
 POSITION_COLUMNS = ("time", "tag", "x", "y", "floor", "accuracy", "zone")
 

@@ -20,15 +20,23 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from .adverts import Advert, read_adverts
+from custom_components.ble_rtls.engine import (
+    MIN_SURVEY_RECEIVERS,
+    Advert,
+    Engine,
+    Estimate,
+    Site,
+    SurveyPoint,
+    load_site,
+    parse_site,
+    read_adverts,
+)
+from custom_components.ble_rtls.engine.filters import trimmed_mean
+
 from .baselines import PaperTrilateration, RangeLeastSquares, StrongestReceiver
-from .engine import Engine
-from .filters import trimmed_mean
-from .oracle import RadioOracle
+from .oracle import radio_oracle
 from .replay import Locator, replay
 from .simulate import SCENARIOS, TrueRadio, simulate
-from .site import MIN_SURVEY_RECEIVERS, Site, SurveyPoint, load_site, parse_site
-from .stream import Estimate
 
 type FloatArray = NDArray[np.float64]
 
@@ -312,7 +320,7 @@ def _methods(dataset: Dataset) -> dict[str, Callable[[Site], Locator]]:
     if radio is None:
         return METHODS
     oracles: dict[str, Callable[[Site], Locator]] = {
-        name: partial(RadioOracle, radio=radio, shadowing=shadowing)
+        name: partial(radio_oracle, radio=radio, shadowing=shadowing)
         for name, shadowing in ORACLES.items()
     }
     return METHODS | oracles

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from custom_components.ble_rtls.engine import bench
-from custom_components.ble_rtls.engine.oracle import RadioOracle
-from custom_components.ble_rtls.engine.replay import replay
-from custom_components.ble_rtls.engine.simulate import SCENARIOS, simulate
+from ble_rtls_lab import bench
+from ble_rtls_lab.oracle import radio_oracle
+from ble_rtls_lab.replay import replay
+from ble_rtls_lab.simulate import SCENARIOS, simulate
 
 
 def test_the_true_radio_is_what_the_simulator_sends() -> None:
@@ -32,7 +32,7 @@ def test_told_the_shadowing_an_oracle_locates_best() -> None:
     assert radio is not None
 
     def median(shadowing: bool) -> float:
-        oracle = RadioOracle(dataset.site, radio, shadowing)
+        oracle = radio_oracle(dataset.site, radio, shadowing)
         return bench.score(dataset, "oracle", list(replay(oracle, dataset.adverts)), 1.0).median
 
     told_all, told_but_shadowing = median(True), median(False)

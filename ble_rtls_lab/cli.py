@@ -6,13 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from .adverts import AdvertsError, read_adverts
+from custom_components.ble_rtls.engine import (
+    AdvertsError,
+    Engine,
+    EngineConfig,
+    SiteError,
+    load_site,
+    read_adverts,
+)
+
 from .bench import default_datasets, progress_to_stderr, run, table
-from .engine import Engine, EngineConfig
 from .render import RenderError, render_replay
 from .replay import replay, write_positions
 from .simulate import SCENARIOS, write_simulation
-from .site import SiteError, load_site
 
 ADVERTISE_HELP = "simulated receivers also send a beacon, which the others hear"
 SURVEY_HELP = "survey points this many metres apart in every simulated room (0: none)"
