@@ -11,7 +11,7 @@ CONF_SITE: Final = "site"
 CONF_SETTINGS: Final = "settings"
 CONF_PHONES: Final = "phones"
 
-# Settings (options flow "settings" step); defaults are what the README's figures used.
+# Settings (options flow "settings" step); the defaults are what the benchmark uses.
 CONF_RSSI_FILTER: Final = "rssi_filter"
 CONF_WINDOW: Final = "window"
 CONF_LOCATE_INTERVAL: Final = "locate_interval"
@@ -37,26 +37,21 @@ DEFAULT_SETTINGS: Final[dict[str, str | float | bool]] = {
 # How often adverts are read from the scanners and the engine is asked for estimates.
 TICK_INTERVAL: Final = timedelta(seconds=1)
 # A published position (or accuracy) changes within the publish interval when it moved at
-# least this far (metres) and this share of the published accuracy; by PUBLISH_MIN_MOVE
-# alone once a minute. A standing tag's estimate wanders inside its error circle, and every
-# write is a recorder row: at half the radius standing tags were written every 5-7 s (HA
-# load benchmark's house: 738 entity writes in 120 s, 448 at twice it). A walking tag leaves
-# twice its radius within one interval.
+# least PUBLISH_MIN_MOVE and PUBLISH_MOVE_SHARE of the published accuracy, by
+# PUBLISH_MIN_MOVE alone once a minute: a standing tag's estimate wanders inside its error
+# circle, and every write is a recorder row. A walking tag leaves that within one interval.
 PUBLISH_MIN_MOVE: Final = 1.0
 PUBLISH_MOVE_SHARE: Final = 2.0
-# Work between two yields to the event loop: tags located (fixed together, then published;
-# 0.2-0.3 ms each in the load benchmark) and look-ups of a tracked address in a receiver's
-# scanner (a few microseconds each). In the warehouse load 10, 15 and 25 tags a slice cost
-# about the same CPU, within the machine's noise (56-87 ms per 1000 adverts); the p99 lag
-# was 13-17, 18-20 and 25 ms.
+# Work between two yields to the event loop: tags located, and look-ups of a tracked
+# address in a receiver's scanner, so a large site never holds Home Assistant for long.
 LOCATE_BATCH: Final = 15
 INGEST_BATCH: Final = 2000
 # Published positions a tag's trail on the map keeps, and the map's fastest refresh (s).
 TRAIL: Final = 5
 MAP_MIN_INTERVAL: Final = 2.0
 # Whether each receiver is online is checked this often (s). Its advert rate is averaged
-# over, and published once per, RATE_PERIOD: at 10 s the rates of a house's 8 receivers
-# were a fifth of its entity writes (recorder rows).
+# over, and published once per, RATE_PERIOD: more often, the rates alone were a large share of
+# a site's recorder rows.
 HEALTH_PERIOD: Final = 10.0
 RATE_PERIOD: Final = 60.0
 # The learnt self-calibration is stored this often (s), at shutdown and on reload, so a

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import types
 from collections.abc import Callable
@@ -9,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ble_rtls_companion.desktop import NO_DISPLAY, missing_display
 from ble_rtls_companion.location import (
     Fix,
     FixedLocationSource,
@@ -87,3 +90,35 @@ def test_desktop_app_builds_and_stops(monkeypatch: pytest.MonkeyPatch, tmp_path:
     root.close()
     app.on_stop()
     assert (tmp_path / "outbox.sqlite3").exists()
+
+
+def test_a_desktop_without_a_display_gets_one_clear_line(tmp_path: Path) -> None:
+    """Kivy would print clipboard tracebacks and show nothing; the app says what to do."""
+    root = Path(__file__).parents[2]
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DISPLAY", "WAYLAND_DISPLAY", "ANDROID_ARGUMENT")
+    }
+    environ |= {"KIVY_HOME": str(tmp_path), "KIVY_NO_ARGS": "1"}
+    environ["PYTHONPATH"] = str(root / "companion_app")
+    finished = subprocess.run(
+        [sys.executable, str(root / "companion_app" / "main.py")],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 1
+    assert finished.stderr.strip() == NO_DISPLAY
+    assert missing_display({"DISPLAY": ":0"}, "linux") is None
+    assert (
+        missing_display(
+            {},
+            "linux",
+        )
+        == NO_DISPLAY
+    )
+    assert missing_display({"ANDROID_ARGUMENT": "x"}, "linux") is None
+    assert missing_display({}, "win32") is None

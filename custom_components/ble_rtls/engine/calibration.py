@@ -23,11 +23,9 @@ MIN_EXPONENT, MAX_EXPONENT = 1.4, 4.5
 MAX_BIAS_DB = 12.0
 MAX_TAG_SHIFT_DB = 20.0
 MIN_NOISE_DB, MAX_NOISE_DB = 2.0, 12.0
-# The exponent is one number for the whole site, learnt from every tag's fixes: its step
-# shrinks from `exponent_rate` as fixes accumulate (halved after EXPONENT_SETTLE_FIXES) down
-# to MIN_EXPONENT_RATE. At a fixed 0.01, the 20 tags of the simulated warehouse moved it
-# with a memory of 5 s and it wandered (seed 3: n 1.7-2.3 against 2.4 true, 3.61 m median);
-# a fixed 0.003 steadied it but slowed the one-tag real recording (1.59 -> 1.72 m).
+# The exponent is one number for the whole site: its step shrinks as fixes accumulate (halved
+# after EXPONENT_SETTLE_FIXES, down to MIN_EXPONENT_RATE), as a fixed step either wandered
+# with many tags or learnt too slowly from one.
 EXPONENT_SETTLE_FIXES = 2000
 MIN_EXPONENT_RATE = 0.002
 MAX_SAVED_UPDATES = 10**9
@@ -40,11 +38,9 @@ class SelfCalibration:
     exponent: float
     default_ref_rssi: float
     receiver_count: int
-    # A receiver's bias is the same for every tag, so it learns slowly: at 0.02 it chased
-    # the shadowing around whichever tags were near it at the moment and moved the fixes
-    # of tags standing still (simulated house: 19.5 -> 4.5 stationary zone changes per
-    # hour, median 1.30 -> 0.91 m at 0.005). A tag's power learns from its own fixes only,
-    # so it can learn fast. `ble-rtls bench` figures in the README are made with these.
+    # A receiver's bias is shared by every tag, so it learns slowly: faster, it chases the
+    # shadowing near whichever tags are close and moves standing tags. A tag's power learns
+    # from its own fixes only, so it learns fast.
     tag_rate: float = 0.1
     bias_rate: float = 0.005
     exponent_rate: float = 0.01

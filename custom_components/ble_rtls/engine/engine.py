@@ -40,21 +40,15 @@ type RssiFilter = Literal["trimmed", "kalman"]
 
 FLOOR_SWITCH_DB = 3.0
 # A tag's readings span at most the time it takes, at its tracked speed, to travel
-# WINDOW_TRAVEL_M (never under MIN_WINDOW_S, never over the window): a forklift's 3 s of
-# readings smeared 10-20 m of its path (moving forklifts' median error 6.5 m, 4.6 m with
-# this); standing and walking tags keep nearly the whole window. Seeds 1-4: medians the
-# same or lower on every site, moving tags' lag 1.5 -> 1.0-1.25 s on most.
+# WINDOW_TRAVEL_M (between MIN_WINDOW_S and the window): a fast tag's window must not smear
+# its path.
 WINDOW_TRAVEL_M = 2.0
 MIN_WINDOW_S = 1.0
 PROXIMITY_MIN_RADIUS = 1.0
 MIN_READING_SIGMA_DB = 1.0
 # Every fix is pulled toward the receivers' RSSI-weighted centroid, a Gaussian prior of
-# CENTROID_SIGMA_M. The self-calibration had learnt exponents steeper than the data's, and
-# they gave better fixes: a steep model pulls a fix toward its strongest receivers, which
-# behind walls are mostly in the same room. The prior does that openly. Seeds 1-8 of the
-# simulated sites (with the earlier best-fit solver): medians house 1.25 -> 1.15 m,
-# warehouse 3.33 -> 2.96 m, office the same; zone accuracy +0.5 to +2.9 points; standing
-# tags' zone changes in the warehouse 5.5 -> 2.4 per hour; the real recording 1.56 -> 1.51 m.
+# CENTROID_SIGMA_M: where the readings say little a fix stays near its strongest receivers,
+# which behind walls are mostly in the same room.
 CENTROID_SIGMA_M = 5.0
 # How often the receivers that hear each other are fitted again (links.py), and the survey's
 # corrections worked out again under the path loss learnt since (survey.py).

@@ -5,10 +5,7 @@ Every point of the floor, every GRID_STEP_M, is scored by how well the log-dista
 toward the receivers' RSSI-weighted centroid; the fix is the likelihood-weighted mean of the
 points and its covariance their spread. Shadowing and walls make the likelihood lumpy, with
 several hills: the mean weighs them all, where a best-fit point (a local optimiser's, or
-the grid's best point) jumps from one hill to another. Seeds 1-4 of the simulated sites,
-against Levenberg-Marquardt from three starts (`ble-rtls bench`): zone accuracy house 89.3
--> 91.8 %, office 85.0 -> 92.2 %, warehouse 81.8 -> 81.0 %; the grid's best point instead
-of its mean made 82.9 % and 80.6 % in the house and office (seeds 1 and 4).
+the grid's best point) jumps from one hill to another.
 
 What a point's model needs per receiver (the log of its 3-D range for the tag's height, and
 how many walls lie between) is computed once per floor and kept.
@@ -30,21 +27,15 @@ from .walls import Segment, crossings
 
 type Table = NDArray[np.float32]
 
-# Points every GRID_STEP_M, or further apart on a floor so large that it would need more
-# than MAX_GRID_POINTS: a fix costs about the same on every site. The posterior is metres
-# wide, so points closer than about a metre add little: seeds 1-4, zone accuracy (house /
-# warehouse / office) with at most 1500 points 91.4 / 80.2 / 91.3 %, 800 91.6 / 80.5 / 91.7,
-# 400 91.5 / 80.4 / 91.6, 200 90.7 / 80.4 / 91.9 % (house median 0.96, 0.97, 0.94, 1.03 m).
-# With 400 the simulated house gets 0.71 m, the office 0.79 m, the warehouse 1.75 m.
+# Points every GRID_STEP_M, or further apart on a floor that would need more than
+# MAX_GRID_POINTS, so a fix costs about the same on every site; the posterior is metres
+# wide, so denser points add little.
 GRID_STEP_M = 0.5
 MAX_GRID_POINTS = 400
 HUBER_K = 1.5
-# A fix's covariance is scaled by the square root of its fit's cost per degree of freedom
-# (within 1/4 and 4): readings that agree better than their noise says tighten it. The
-# posterior alone overstated the house's error (reported / actual up to 1.46, seeds 1-4);
-# the full ratio understated the office's (0.67), whose error is mostly walls and
-# shadowing, which the cost cannot see. With the root: house 0.93-1.33, warehouse
-# 0.71-1.13, office 0.71-0.85, zone accuracy 0.1-0.5 points higher.
+# A fix's covariance is scaled by the square root of its fit's cost per degree of freedom:
+# the spread alone overstates the error where readings agree, the full ratio understates it
+# where walls and shadowing fit the readings at a wrong place.
 FIT_RANGE = (0.25, 4.0)
 FIT_POWER = 0.5
 MIN_SQUARED_RANGE = 0.25
@@ -265,10 +256,8 @@ class FloorGrid:
         rows = padded(requests)
         residuals = rows.excess[:, :, None] - expected[rows.index]
         found = posterior(self, residuals, rows.inverse_sigma, rows.pulls)
-        # Learning from the residuals at the mean alone biased the receivers' offsets on the
-        # real recording (median 1.50 -> 1.73 m): where the posterior is wide its mean sits
-        # nearer the middle of the site than the tag. Expected over the posterior, per
-        # receiver: one product over the points for every receiver of the floor.
+        # Residuals expected over the posterior, not at its mean: where the posterior is wide
+        # its mean sits nearer the middle of the site than the tag, which biased the offsets.
         tags = np.arange(len(requests))[:, None]
         mean_residuals = rows.excess - (found.weights @ expected.T)[tags, rows.index]
         mean_log_ranges = (found.weights @ log_ranges.T)[tags, rows.index]

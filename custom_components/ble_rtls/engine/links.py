@@ -10,8 +10,6 @@ with P_j the sender's power, b_i the receiving receiver's bias and n an exponent
 links alone (walls between receivers make it steeper than a tag's). One least-squares fit
 over all pairs gives every receiver's bias: the parameter a tag's own fixes learn worst,
 since a receiver that reads high pulls the fix toward itself and so hides its bias.
-Simulated warehouse, seeds 1-4: learnt from tag fixes the biases were 1.4-2.4 dB off the
-truth; with the true biases the median error was 2.66 m against 3.16 m.
 """
 
 from __future__ import annotations

@@ -29,10 +29,9 @@ MIN_SURVEY_RECEIVERS = 3
 MAX_SURVEY_POINTS = 500
 RSSI_RANGE_DBM = (-130.0, 20.0)
 # What a place, a height, a floor, a correction or a power may be, in SITE.json as in the
-# set-up forms: beyond them is a slip of the keyboard, on which the engine would build its
-# grids (a receiver 1e57 m away had no grid to fit in memory) or its powers (1e160 dBm
-# overflowed a range). The site frame's origin may be anywhere (replay-format.md), so
-# places go as far as a national grid's or UTM's metres.
+# set-up forms: beyond them is a slip of the keyboard, for which no grid fits in memory or a
+# range overflows. The site frame's origin may be anywhere, so places go as far as a
+# national grid's or UTM's metres.
 COORDINATE_RANGE_M = (-10_000_000.0, 10_000_000.0)
 HEIGHT_RANGE_M = (-100.0, 1_000.0)
 FLOOR_RANGE = (-20, 200)

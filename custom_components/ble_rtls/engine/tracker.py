@@ -42,24 +42,15 @@ class MotionModel:
 
 
 MOTION_MODELS: dict[MotionClass, MotionModel] = {
-    # An asset's fixes err by metres for tens of seconds at a time (whichever receivers heard
-    # it lately): at 0.001 its track followed them across zone walls (simulated warehouse and
-    # office, seeds 1-4: up to 12 stationary zone changes per hour, 8.3 at 0.0001). Moved
-    # 12 m, it changes zone 14 s later instead of 8 s.
-    # A first heard asset is most likely still: with half its top speed as its start speed,
-    # as people and vehicles have, the metres its first fixes drift while its readings fill
-    # took it for moving (zones.py then asks half the margin), and it changed zone in its
-    # first 10 s. Warehouse, seeds 1-4: stationary zone changes 3.8 / 1.5 / 5.3 / 6.0 ->
-    # 3.8 / 1.5 / 3.8 / 3.8 an hour (with zones.py's settling), zone accuracy 81.2 -> 81.3 %;
-    # house and office the same. 0.25 m/s: the same changes, with the receivers advertising
-    # zone accuracy 1 point lower (84.7 %, 85.3 % at 0.5).
+    # An asset's fixes err by metres for tens of seconds at a time: a stiffer track keeps it
+    # from following them across walls. A first heard asset is most likely still, so its
+    # start speed is low: the drift of its first fixes is not taken for a walk.
     "asset": MotionModel(acceleration_psd=0.0001, max_speed=1.5, start_speed=0.5),
     "person": MotionModel(acceleration_psd=0.5, max_speed=2.0, start_speed=1.0),
     "vehicle": MotionModel(acceleration_psd=6.0, max_speed=11.0, start_speed=5.5),
 }
-# The still model's acceleration noise, an asset's (its velocity is zeroed every step, so
-# 0.001-0.01 gave the same figures), and the chance per second of a switch between models
-# (0.15 and 0.3 were no better for walkers).
+# The still model's noise is an asset's (its velocity is zeroed every step); a switch between
+# models is allowed 5 % a second.
 STILL_PSD = MOTION_MODELS["asset"].acceleration_psd
 SWITCH_PER_S = 0.05
 MIN_SWITCH = 1e-6
@@ -208,17 +199,12 @@ class StillOrMovingTracker:
     """Two hypotheses, still and moving, mixed by how well each predicts the fixes (IMM).
 
     A person sitting or a parked forklift, tracked with its motion class's model alone,
-    wandered with the noise of its fixes, and near a wall it changed zone over and over:
-    declared as people, the simulated sites' standing assets changed zone 15, 46 and 8
-    times an hour (house, warehouse, office; seeds 1-4), as vehicles 39, 99 and 21. Here a
+    wanders with the noise of its fixes and, near a wall, changes zone over and over. Here a
     still model (velocity zero) and the class's own run side by side, each starting a step
     from their mixture (interacting multiple models); the track is the mixture, weighted by
-    the probability of each, which may switch with SWITCH_PER_S per second. Standing
-    people: 1.9, 11 and 1.5 changes an hour; vehicles 2.6, 8.1 and 1.5. The price is paid
-    by walkers: a start is taken for a move only once the fixes show it, so the simulated
-    people, who walk 10 s and pause 5-40 s, are followed 0.4-0.8 s later and zone accuracy
-    was 2-5 points lower (seeds 1-8; zones.py's MOVING_SPEED and TRAVELLED_SHARE won
-    most of it back). An asset keeps its own filter alone: its noise is the still model's.
+    the probability of each, which may switch with SWITCH_PER_S per second. Walkers pay: a
+    start is taken for a move only once the fixes show it. An asset keeps its own filter
+    alone: its noise is the still model's.
     """
 
     __slots__ = ("_moving", "_moving_share", "_still", "time")
@@ -278,8 +264,7 @@ class StillOrMovingTracker:
         """The moving hypothesis's speed (m/s).
 
         Not the mixture's: the engine shortens the readings' window and the zone its margin
-        for a tag that may be moving, and the mixture's speed told that too late (seeds
-        1-8: moving tags' lag +0.06-0.16 s, zone accuracy -0.3 to -1.1 points).
+        for a tag that may be moving, and the mixture's speed tells that too late.
         """
         return self._moving.speed
 

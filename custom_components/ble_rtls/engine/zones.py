@@ -14,38 +14,22 @@ from typing import Literal
 from .site import Point, Zone, polygon_area
 
 ACCURACY_MARGIN = 1.0
-# A tag the tracker sees moving at MOVING_SPEED or faster is crossing, not jittering: it
-# needs half the accuracy margin, so the zone follows it sooner. Standing tags, which the
-# margin is for, keep the full one (simulated sites: zone accuracy +0-6 points, the same
-# stationary zone changes, crossings counted 0.8-1.2x the true ones). For people and
-# vehicles the speed is their moving filter's (see tracker.StillOrMovingTracker): 0.3
-# instead of 0.6 m/s gave zone accuracy +0.1 to +6.4 points in 23 of 24 runs (-0.2 in
-# one; seeds 1-8), standing people's zone changes the same, assets' 0.8-1.5 more per hour
-# in two warehouse runs.
+# A tag the tracker sees moving at MOVING_SPEED or faster is crossing, not jittering: it needs
+# half the accuracy margin, so the zone follows it sooner. For people and vehicles the speed
+# is their moving filter's (tracker.StillOrMovingTracker).
 MOVING_SPEED = 0.3
 MOVING_ACCURACY_MARGIN = 0.5
 # A zone the position has stayed in for SETTLED_AFTER seconds is taken without the margin:
-# the margin holds off noise, not a steady position. Otherwise a tag placed in the wrong
-# room by a vague first fix, whose position then settles just inside the right one, would
-# stay wrong for good (a seed-3 office laptop: all 600 s). Zone accuracy over seeds 1-4: the
-# same or up to 4 points higher on every simulated site.
+# the margin holds off noise, not a steady position, and a vague first fix must not leave a
+# tag in the wrong room for good.
 SETTLED_AFTER = 60.0
-# A standing tag whose position hovers at a wall, as the self-calibration drifts, settled
-# into one zone and then back into the other (the warehouse with seed 4: a pallet at 223 s
-# and 285 s). Such changes in a row each wait twice as long as the one before, at most
-# 2**MAX_SETTLE_DOUBLINGS times SETTLED_AFTER; a clear change starts over. Warehouse with
-# seeds 3 and 4: stationary zone changes 5.3 / 6.0 -> 3.8 / 5.3 an hour; with the asset's
-# start speed too (tracker.py) 3.8 / 3.8. Seeds 1-8: at most 4.5 an hour on every simulated
-# site (6.0 before), zone accuracy within 2 points of before in every run.
+# A standing tag hovering at a wall must not settle back and forth as the self-calibration
+# drifts: each settled change in a row waits twice as long (at most 2**MAX_SETTLE_DOUBLINGS
+# times SETTLED_AFTER); a clear change starts over.
 MAX_SETTLE_DOUBLINGS = 5
 # A tag moving now that has travelled TRAVELLED_SHARE times its 1-sigma radius (at least
-# twice the margin) from where it took its zone has left it: the margin's depth is enough
-# for the next. Jitter stays within about one radius of where a standing tag was placed.
-# People walking into a room and stopping near its wall had kept their old zone until
-# the 60 s above. Seeds 1-8: zone accuracy +0.9 / +2.0 / +2.3 points (house, warehouse,
-# office), higher in 23 of 24 runs; crossings counted 0.87 / 0.79 / 0.69 -> 0.89 / 0.91 /
-# 0.75 of the true ones; assets' zone changes the same but in the warehouse (2.6 -> 3.0 per
-# hour, at most 4.5 in a run); applied to standing tags too, it made up to 6 an hour.
+# twice the margin) from where it took its zone has left it: the margin's depth is enough for
+# the next. Jitter stays within about one radius of where a standing tag was placed.
 TRAVELLED_SHARE = 2.0
 
 
