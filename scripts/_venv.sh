@@ -42,3 +42,21 @@ ensure_venv() {
         echo "$wanted" > "$stamp"
     fi
 }
+
+# Home Assistant's camera component (which it loads at start) logs an error without
+# libturbojpeg; HA's own container ships it. Installed from Debian's packages when missing.
+ensure_turbojpeg() {
+    if ldconfig -p 2>/dev/null | grep -q libturbojpeg; then
+        return
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "note: install libturbojpeg (Home Assistant logs an error without it)" >&2
+        return
+    fi
+    echo "Installing Debian's libturbojpeg0 package" >&2
+    if [ "$(id -u)" -eq 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+    if ! DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -q libturbojpeg0 >/dev/null 2>&1; then
+        "${apt_get[@]}" update -q >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -q libturbojpeg0 >/dev/null
+    fi
+}

@@ -1,14 +1,15 @@
 """`scripts/demo`: a real Home Assistant with BLE RTLS on a simulated warehouse.
 
 First run: simulate the site's radio (`ble-rtls simulate`'s model), write a configuration,
-start Home Assistant, complete onboarding with the demo login and save a long-lived token.
-Later runs reuse all of it. Ctrl-C stops Home Assistant cleanly.
+start Home Assistant, create the demo login and save a long-lived token. Later runs reuse all
+of it. Ctrl-C stops Home Assistant cleanly; Home Assistant dying any other way is an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -21,7 +22,14 @@ from ble_rtls_lab.simulate import write_simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 USERNAME, PASSWORD = "demo", "demo-rtls"
-ONBOARDING_EXTRAS = {"met", "radio_browser", "google_translate", "shopping_list"}
+# Onboarding's other steps: the location comes from configuration.yaml, and the core_config
+# step would add weather, radio and speech integrations that fail without the internet.
+ONBOARDING_DONE = {
+    "version": 4,
+    "minor_version": 1,
+    "key": "onboarding",
+    "data": {"done": ["core_config", "analytics", "integration"]},
+}
 CONFIGURATION = """\
 homeassistant:
   name: BLE RTLS demo
@@ -29,6 +37,7 @@ homeassistant:
   time_zone: UTC
   latitude: 52.37
   longitude: 4.89
+  country: NL
   # Where the companion app's pairing code points (Settings > System > Network).
   internal_url: http://{host}:{port}
   auth_providers:
@@ -58,18 +67,26 @@ def prepare(config: Path, host: str, port: int, duration: float) -> None:
     (config / "configuration.yaml").write_text(
         CONFIGURATION.format(host=host, port=port, simulation=simulation), encoding="utf-8"
     )
+    onboarding = config / ".storage" / "onboarding"
+    if not onboarding.exists():
+        onboarding.parent.mkdir(exist_ok=True)
+        onboarding.write_text(json.dumps(ONBOARDING_DONE), encoding="utf-8")
 
 
 async def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    """Poll the HTTP server until it answers (401 without a token is an answer)."""
+    """Poll the HTTP server until the frontend answers.
+
+    Its manifest needs no login: a request without a token would be a failed login, which
+    Home Assistant reports in a notification.
+    """
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise SystemExit(f"Home Assistant exited with code {process.returncode}")
             try:
-                async with session.get(f"{base}/api/") as response:
-                    if response.status in (200, 401):
+                async with session.get(f"{base}/manifest.json") as response:
+                    if response.status == 200:
                         return
             except aiohttp.ClientError:
                 pass
@@ -78,7 +95,7 @@ async def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: fl
 
 
 async def onboard(base: str, token_file: Path) -> str:
-    """Complete onboarding once (user, location, analytics); return a long-lived token."""
+    """Create the demo user once (onboarding's last step); return a long-lived token."""
     if token_file.exists():
         return token_file.read_text(encoding="utf-8").strip()
     client_id = f"{base}/"
@@ -101,17 +118,6 @@ async def onboard(base: str, token_file: Path) -> str:
         ) as response:
             response.raise_for_status()
             access = (await response.json())["access_token"]
-        headers = {"Authorization": f"Bearer {access}"}
-        for step, body in (
-            ("core_config", {}),
-            ("analytics", {}),
-            ("integration", {"client_id": client_id, "redirect_uri": f"{base}/?auth_callback=1"}),
-        ):
-            async with session.post(
-                f"{base}/api/onboarding/{step}", json=body, headers=headers
-            ) as response:
-                response.raise_for_status()
-        await _remove_onboarding_extras(session, base, headers)
         async with session.ws_connect(f"{base}/api/websocket") as socket:
             await socket.receive_json()
             await socket.send_json({"type": "auth", "access_token": access})
@@ -127,19 +133,6 @@ async def onboard(base: str, token_file: Path) -> str:
             token = str((await socket.receive_json())["result"])
     token_file.write_text(token, encoding="utf-8")
     return token
-
-
-async def _remove_onboarding_extras(
-    session: aiohttp.ClientSession, base: str, headers: dict[str, str]
-) -> None:
-    """Onboarding adds weather, radio and speech integrations; the demo needs none of them."""
-    url = f"{base}/api/config/config_entries/entry"
-    async with session.get(url, headers=headers) as response:
-        entries = await response.json()
-    for entry in entries:
-        if entry["domain"] in ONBOARDING_EXTRAS:
-            async with session.delete(f"{url}/{entry['entry_id']}", headers=headers) as response:
-                response.raise_for_status()
 
 
 async def wait_until_running(base: str, token: str, timeout: float) -> None:
@@ -159,7 +152,12 @@ async def wait_until_running(base: str, token: str, timeout: float) -> None:
 
 
 async def save_dashboard(base: str, token: str) -> None:
-    """The default dashboard: the map, each tag's zone, each zone's occupancy."""
+    """The default dashboard, made once: the map, each tag's zone, each zone's occupancy.
+
+    A dashboard that exists is the user's, edits included: it is left as it is.
+    """
+    if await _has_dashboard(base, token):
+        return
     headers = {"Authorization": f"Bearer {token}"}
     ids: list[str] = []
     async with aiohttp.ClientSession() as session:
@@ -200,6 +198,46 @@ async def save_dashboard(base: str, token: str) -> None:
         result = await socket.receive_json()
         if not result.get("success"):
             raise SystemExit(f"could not save the demo dashboard: {result}")
+
+
+async def _has_dashboard(base: str, token: str) -> bool:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/websocket") as socket,
+    ):
+        await socket.receive_json()
+        await socket.send_json({"type": "auth", "access_token": token})
+        await socket.receive_json()
+        await socket.send_json({"id": 1, "type": "lovelace/config"})
+        return bool((await socket.receive_json()).get("success"))
+
+
+async def dismiss_stale_discovery(base: str, token: str) -> None:
+    """Dismiss "New devices discovered" when nothing waits to be set up.
+
+    A fresh Home Assistant raises it for the flow that creates its own backup entry, which has
+    finished by the time the notification appears.
+    """
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/websocket") as socket,
+    ):
+        await socket.receive_json()
+        await socket.send_json({"type": "auth", "access_token": token})
+        await socket.receive_json()
+        await socket.send_json({"id": 1, "type": "config_entries/flow/progress"})
+        if (await socket.receive_json()).get("result"):
+            return
+        await socket.send_json(
+            {
+                "id": 2,
+                "type": "call_service",
+                "domain": "persistent_notification",
+                "service": "dismiss",
+                "service_data": {"notification_id": "config_entry_discovery"},
+            }
+        )
+        await socket.receive_json()
 
 
 async def pair_phone(base: str, token: str, pairing_file: Path) -> None:
@@ -252,12 +290,18 @@ def main(argv: list[str] | None = None) -> int:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own session: the terminal's Ctrl-C reaches the demo alone, which stops Home
+        # Assistant with one SIGTERM; a second signal could cut its last database write.
+        start_new_session=True,
     )
     stop = signal.getsignal(signal.SIGINT)
     stopping = False
 
     def forward(signum: int, _frame: object) -> None:
         nonlocal stopping
+        if stopping:
+            print("Stopping Home Assistant; it may take a few seconds.", flush=True)
+            return
         stopping = True
         process.send_signal(signal.SIGTERM)
 
@@ -269,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(wait_until_running(base, token, args.timeout))
         asyncio.run(save_dashboard(base, token))
         asyncio.run(pair_phone(base, token, config / "phone-pairing.txt"))
+        asyncio.run(dismiss_stale_discovery(base, token))
         print(
             f"BLE RTLS demo is running on {base}\n"
             f"  login: {USERNAME} / {PASSWORD}\n"
@@ -280,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         code = process.wait()
-        return 0 if stopping and code in (0, -signal.SIGTERM) else code
+        if stopping and code == 0:
+            return 0
+        print(f"Home Assistant stopped with code {code}: see {config / 'home-assistant.log'}")
+        return 1
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

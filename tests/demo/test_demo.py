@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import requests
 from ble_rtls_companion.pairing import parse_pairing
 from ble_rtls_companion.sender import check_connection
@@ -39,6 +42,7 @@ def _start(config: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, as in a terminal
     )
     assert process.stdout is not None
     lines: list[str] = []
@@ -55,8 +59,40 @@ def _start(config: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
 
 
 def _stop(process: subprocess.Popen[str]) -> int:
-    process.send_signal(signal.SIGINT)
+    """Ctrl-C in a terminal: SIGINT to the whole foreground process group."""
+    os.killpg(process.pid, signal.SIGINT)
     return process.wait(timeout=90)
+
+
+def _home_assistant(demo: subprocess.Popen[str]) -> int:
+    """The Home Assistant process the demo started."""
+    children = Path(f"/proc/{demo.pid}/task/{demo.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def _errors(config: Path) -> list[str]:
+    log = (config / "home-assistant.log").read_text(encoding="utf-8")
+    return [line for line in log.splitlines() if " ERROR " in line or "cleanly" in line]
+
+
+async def _websocket(base: str, token: str, *messages: dict[str, Any]) -> list[Any]:
+    """Each message's answer (a subscription's first event)."""
+    answers = []
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/websocket") as socket,
+    ):
+        await socket.receive_json()
+        await socket.send_json({"type": "auth", "access_token": token})
+        await socket.receive_json()
+        for number, message in enumerate(messages, start=1):
+            await socket.send_json({"id": number, **message})
+            answer = await socket.receive_json()
+            if message["type"].endswith("subscribe"):
+                answer = await socket.receive_json()
+            answers.append(answer)
+    return answers
 
 
 def _states(base: str, token: str) -> dict[str, Any]:
@@ -115,6 +151,26 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
         pairing = parse_pairing((config / "phone-pairing.txt").read_text(encoding="utf-8"))
         assert pairing.url == base
         assert check_connection(pairing) == "Demo phone"
+        # A clean first start: nothing of the demo's own making in the log, the repairs or the
+        # notifications, and the tags on HA's own map.
+        assert _errors(config) == []
+        issues, notifications, _ = asyncio.run(
+            _websocket(
+                base,
+                token,
+                {"type": "repairs/list_issues"},
+                {"type": "persistent_notification/subscribe"},
+                # The user edits the demo's dashboard: a second start must keep it.
+                {
+                    "type": "lovelace/config/save",
+                    "config": {"views": [{"title": "Mine", "cards": []}]},
+                },
+            )
+        )
+        assert issues["result"]["issues"] == []
+        assert notifications["event"]["notifications"] == {}
+        forklift = states["device_tracker.forklift_0"]["attributes"]
+        assert abs(forklift["latitude"] - 52.37) < 0.01 and abs(forklift["longitude"] - 4.89) < 0.01
     finally:
         assert _stop(process) == 0
 
@@ -123,5 +179,12 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
         assert not any("Simulating" in line for line in printed)
         assert (config / "demo-token.txt").read_text(encoding="utf-8").strip() == token
         assert "device_tracker.forklift_0" in _states(base, token)
+        assert _errors(config) == []  # the first run's database was closed cleanly
+        (dashboard,) = asyncio.run(_websocket(base, token, {"type": "lovelace/config"}))
+        assert dashboard["result"]["views"][0]["title"] == "Mine"
+        # Home Assistant killed under the demo is an error, not a clean stop.
+        os.kill(_home_assistant(again), signal.SIGKILL)
+        assert again.wait(timeout=30) == 1
     finally:
-        assert _stop(again) == 0
+        if again.poll() is None:
+            assert _stop(again) == 0

@@ -70,6 +70,8 @@ def demo_site(
             **simulation["path_loss"],
             "exponent": simulation["simulation"]["true_exponent"],
         },
+        # Where x = y = 0 is on Earth (the demo's home), so the tags are on HA's map too.
+        "geo_anchor": {"latitude": 52.37, "longitude": 4.89, "bearing": 0.0},
     }
     return document, receivers, tags
 
