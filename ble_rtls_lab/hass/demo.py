@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -73,6 +74,25 @@ def prepare(config: Path, host: str, port: int, duration: float) -> None:
         onboarding.write_text(json.dumps(ONBOARDING_DONE), encoding="utf-8")
 
 
+async def websocket_answers(base: str, token: str, *messages: dict[str, Any]) -> list[Any]:
+    """Each message's answer over one websocket connection (a subscription's first event)."""
+    answers = []
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/websocket") as socket,
+    ):
+        await socket.receive_json()
+        await socket.send_json({"type": "auth", "access_token": token})
+        await socket.receive_json()
+        for number, message in enumerate(messages, start=1):
+            await socket.send_json({"id": number, **message})
+            answer = await socket.receive_json()
+            if message["type"].endswith("subscribe"):
+                answer = await socket.receive_json()
+            answers.append(answer)
+    return answers
+
+
 async def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     """Poll the HTTP server until the frontend answers.
 
@@ -118,19 +138,12 @@ async def onboard(base: str, token_file: Path) -> str:
         ) as response:
             response.raise_for_status()
             access = (await response.json())["access_token"]
-        async with session.ws_connect(f"{base}/api/websocket") as socket:
-            await socket.receive_json()
-            await socket.send_json({"type": "auth", "access_token": access})
-            await socket.receive_json()
-            await socket.send_json(
-                {
-                    "id": 1,
-                    "type": "auth/long_lived_access_token",
-                    "client_name": "BLE RTLS demo",
-                    "lifespan": 3650,
-                }
-            )
-            token = str((await socket.receive_json())["result"])
+    (answer,) = await websocket_answers(
+        base,
+        access,
+        {"type": "auth/long_lived_access_token", "client_name": "BLE RTLS demo", "lifespan": 3650},
+    )
+    token = str(answer["result"])
     token_file.write_text(token, encoding="utf-8")
     return token
 
@@ -185,31 +198,16 @@ async def save_dashboard(base: str, token: str) -> None:
         },
     ]
     view = {"title": "BLE RTLS", "path": "rtls", "type": "sidebar", "cards": cards}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as socket,
-    ):
-        await socket.receive_json()
-        await socket.send_json({"type": "auth", "access_token": token})
-        await socket.receive_json()
-        await socket.send_json(
-            {"id": 1, "type": "lovelace/config/save", "config": {"views": [view]}}
-        )
-        result = await socket.receive_json()
-        if not result.get("success"):
-            raise SystemExit(f"could not save the demo dashboard: {result}")
+    (result,) = await websocket_answers(
+        base, token, {"type": "lovelace/config/save", "config": {"views": [view]}}
+    )
+    if not result.get("success"):
+        raise SystemExit(f"could not save the demo dashboard: {result}")
 
 
 async def _has_dashboard(base: str, token: str) -> bool:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as socket,
-    ):
-        await socket.receive_json()
-        await socket.send_json({"type": "auth", "access_token": token})
-        await socket.receive_json()
-        await socket.send_json({"id": 1, "type": "lovelace/config"})
-        return bool((await socket.receive_json()).get("success"))
+    (answer,) = await websocket_answers(base, token, {"type": "lovelace/config"})
+    return bool(answer.get("success"))
 
 
 async def dismiss_stale_discovery(base: str, token: str) -> None:
@@ -218,26 +216,20 @@ async def dismiss_stale_discovery(base: str, token: str) -> None:
     A fresh Home Assistant raises it for the flow that creates its own backup entry, which has
     finished by the time the notification appears.
     """
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as socket,
-    ):
-        await socket.receive_json()
-        await socket.send_json({"type": "auth", "access_token": token})
-        await socket.receive_json()
-        await socket.send_json({"id": 1, "type": "config_entries/flow/progress"})
-        if (await socket.receive_json()).get("result"):
-            return
-        await socket.send_json(
-            {
-                "id": 2,
-                "type": "call_service",
-                "domain": "persistent_notification",
-                "service": "dismiss",
-                "service_data": {"notification_id": "config_entry_discovery"},
-            }
-        )
-        await socket.receive_json()
+    (flows,) = await websocket_answers(base, token, {"type": "config_entries/flow/progress"})
+    if flows.get("result"):
+        return
+    dismiss = {"notification_id": "config_entry_discovery"}
+    await websocket_answers(
+        base,
+        token,
+        {
+            "type": "call_service",
+            "domain": "persistent_notification",
+            "service": "dismiss",
+            "service_data": dismiss,
+        },
+    )
 
 
 async def pair_phone(base: str, token: str, pairing_file: Path) -> None:

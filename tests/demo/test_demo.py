@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import requests
 from ble_rtls_companion.pairing import parse_pairing
 from ble_rtls_companion.sender import check_connection
 from PIL import Image
 
+from ble_rtls_lab.hass.demo import websocket_answers
 from ble_rtls_lab.hass.screenshot import free_port
 
 ROOT = Path(__file__).parents[2]
@@ -74,25 +74,6 @@ def _home_assistant(demo: subprocess.Popen[str]) -> int:
 def _errors(config: Path) -> list[str]:
     log = (config / "home-assistant.log").read_text(encoding="utf-8")
     return [line for line in log.splitlines() if " ERROR " in line or "cleanly" in line]
-
-
-async def _websocket(base: str, token: str, *messages: dict[str, Any]) -> list[Any]:
-    """Each message's answer (a subscription's first event)."""
-    answers = []
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{base}/api/websocket") as socket,
-    ):
-        await socket.receive_json()
-        await socket.send_json({"type": "auth", "access_token": token})
-        await socket.receive_json()
-        for number, message in enumerate(messages, start=1):
-            await socket.send_json({"id": number, **message})
-            answer = await socket.receive_json()
-            if message["type"].endswith("subscribe"):
-                answer = await socket.receive_json()
-            answers.append(answer)
-    return answers
 
 
 def _states(base: str, token: str) -> dict[str, Any]:
@@ -155,7 +136,7 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
         # notifications, and the tags on HA's own map.
         assert _errors(config) == []
         issues, notifications, _ = asyncio.run(
-            _websocket(
+            websocket_answers(
                 base,
                 token,
                 {"type": "repairs/list_issues"},
@@ -180,7 +161,7 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
         assert (config / "demo-token.txt").read_text(encoding="utf-8").strip() == token
         assert "device_tracker.forklift_0" in _states(base, token)
         assert _errors(config) == []  # the first run's database was closed cleanly
-        (dashboard,) = asyncio.run(_websocket(base, token, {"type": "lovelace/config"}))
+        (dashboard,) = asyncio.run(websocket_answers(base, token, {"type": "lovelace/config"}))
         assert dashboard["result"]["views"][0]["title"] == "Mine"
         # Home Assistant killed under the demo is an error, not a clean stop.
         os.kill(_home_assistant(again), signal.SIGKILL)
