@@ -14,10 +14,11 @@ from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
 from homeassistant.util.yaml import load_yaml
 from PIL import Image
 
-from custom_components.ble_rtls import config_flow
+from custom_components.ble_rtls import config_flow, engine
 from custom_components.ble_rtls.const import DOMAIN
 
 ROOT = Path(__file__).parents[2]
+PACKAGE_NAME = f"custom_components.{DOMAIN}"
 PACKAGE = ROOT / "custom_components" / DOMAIN
 
 
@@ -212,6 +213,13 @@ def test_the_integration_imports_only_itself_home_assistant_and_what_ha_ships() 
                 or top in sys.stdlib_module_names
                 or top == "__future__"
             ), f"{module} imports {name}"
+
+
+def test_the_integration_uses_the_engine_through_its_public_face() -> None:
+    for module, imports in _shipped_modules().items():
+        if ".engine" not in module:
+            inner = {name for name in imports if name.startswith(f"{PACKAGE_NAME}.engine.")}
+            assert inner <= {f"{PACKAGE_NAME}.engine.{name}" for name in engine.__all__}, module
 
 
 def test_the_engine_imports_no_home_assistant() -> None:

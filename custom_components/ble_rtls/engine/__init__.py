@@ -1,6 +1,8 @@
 """Location engine: adverts in, positions, zones and events out; no Home Assistant import.
 
-What the integration and the lab may use; the modules behind it are the engine's own.
+What the integration uses, and all it may use (a test checks it). The lab's baselines, oracles
+and simulator also reach the modules behind it: they share the engine's filters, walls and grid
+so that a comparison is of methods, not of plumbing.
 """
 
 from .adverts import Advert, AdvertsError, parse_adverts, read_adverts, write_adverts
