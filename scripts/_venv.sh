@@ -57,6 +57,7 @@ ensure_turbojpeg() {
     if [ "$(id -u)" -eq 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
     if ! DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -q libturbojpeg0 >/dev/null 2>&1; then
         "${apt_get[@]}" update -q >/dev/null 2>&1 || true
-        DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -q libturbojpeg0 >/dev/null
+        DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -q libturbojpeg0 >/dev/null 2>&1 \
+            || echo "note: could not install libturbojpeg0 (Home Assistant logs an error without it)" >&2
     fi
 }
