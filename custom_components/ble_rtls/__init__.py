@@ -15,7 +15,7 @@ from .const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMA
 from .coordinator import SiteCoordinator, calibration_store
 from .engine import SiteError
 from .ids import device_identifier
-from .phones import PhoneHub, phone_store
+from .phones import PHONE_STORES, PhoneHub, phone_store
 from .proxy_stream import async_setup_proxy_stream, unplaced_issue_id
 from .runtime import BleRtlsConfigEntry, SiteRuntime
 from .services import async_setup_services
@@ -70,11 +70,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> bool:
-    """Stop locating, keeping what the self-calibration learnt for the next start.
+    """Stop locating, keeping what the self-calibration learnt and the phones' records.
 
     The coordinator's undo runs through `async_on_unload`.
     """
     await entry.runtime_data.coordinator.async_save_calibration()
+    await entry.runtime_data.phones.async_flush()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
@@ -82,6 +83,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> 
     """A removed site leaves nothing in storage: its calibration and its phones' records."""
     await calibration_store(hass, entry.entry_id).async_remove()
     await phone_store(hass, entry.entry_id).async_remove()
+    hass.data[PHONE_STORES].pop(entry.entry_id, None)
 
 
 async def _async_reload(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> None:

@@ -1,10 +1,11 @@
 """The companion app's webhook protocol, checked before anything changes state.
 
 Every request carries the send time, a one-time nonce and an HMAC-SHA256 of both and the
-body under the phone's secret. A request outside the time window, with a nonce already
-used, too large, or not matching the message schema is refused with a 4xx and a reason;
-only a request that passes every check is applied. No Home Assistant import: the same
-rules are read by the app's tests and the benchmark.
+body under the phone's secret. A request outside the time window, signed before the
+receiver last started, with a nonce already used, too large, not ASCII where headers must
+be, or not matching the message schema is refused with a 4xx and a reason; only a request
+that passes every check is applied. No Home Assistant import: the same rules are read by
+the app's tests and the benchmark.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -32,6 +34,12 @@ MAX_MESSAGES: Final = 100
 MAX_NONCES: Final = 20_000
 
 MESSAGE_TYPES: Final = ("location", "panic", "panic_cancel", "check_in", "hello")
+# Seconds since the epoch as the app writes them, and a hex SHA-256: ASCII only, so a header
+# of any other bytes is refused before it reaches the HMAC.
+TIME_FORMAT: Final = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
+SIGNATURE_FORMAT: Final = re.compile(r"[0-9a-fA-F]{64}")
+# Larger numbers are not a float: no field the app sends comes near it.
+MAX_NUMBER: Final = 1e15
 
 
 class ProtocolError(Exception):
@@ -54,8 +62,15 @@ def _finite(low: float, high: float) -> vol.All:
 
 
 def _number(value: Any) -> float:
-    """A JSON number that is finite; true, false and strings are not numbers."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    """A JSON number that is finite; true, false and strings are not numbers.
+
+    An integer of hundreds of digits is no float (math.isfinite would overflow on it).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise vol.Invalid("expected a finite number")
+    if isinstance(value, int) and not -MAX_NUMBER <= value <= MAX_NUMBER:
+        raise vol.Invalid("expected a finite number")
+    if not math.isfinite(value):
         raise vol.Invalid("expected a finite number")
     return float(value)
 
@@ -95,6 +110,15 @@ SCHEMAS: Final[dict[str, vol.Schema]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class Accepted:
+    """A request that passed every check: its nonce, when it was signed, its messages."""
+
+    nonce: str
+    sent: float
+    messages: list[Message]
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One checked message: its id (what the app waits to see acknowledged) and fields."""
 
@@ -110,12 +134,15 @@ def check_request(
     body: bytes,
     now: float,
     seen_nonces: Mapping[str, float],
-) -> tuple[str, list[Message]]:
-    """The request's nonce and messages; ProtocolError when any check fails.
+    signed_after: float = -math.inf,
+) -> Accepted:
+    """The accepted request; ProtocolError when any check fails.
 
-    Checks run cheapest first and the signature before the body is parsed, so a forged
-    request costs one HMAC. Nothing is recorded here: the caller remembers the nonce only
-    once the request is applied.
+    `signed_after`: requests signed at or before it are refused as stale, so one captured
+    before the receiver (re)started, whose nonce it no longer remembers, cannot be played
+    again; the app signs again by the server's time it is told. Checks run cheapest first and
+    the signature before the body is parsed, so a forged request costs one HMAC. Nothing is
+    recorded here: the caller remembers the nonce only once the request is applied.
     """
     if len(body) > MAX_BODY:
         raise ProtocolError(413, "too_large", f"body over {MAX_BODY} bytes")
@@ -126,31 +153,36 @@ def check_request(
         raise ProtocolError(401, "unsigned", "time, nonce and signature headers are required")
     if not 16 <= len(nonce) <= 64 or not nonce.isascii() or not nonce.isalnum():
         raise ProtocolError(400, "bad_nonce", "the nonce must be 16 to 64 letters or digits")
-    if not hmac.compare_digest(signature(secret, timestamp, nonce, body), given.lower()):
+    if not TIME_FORMAT.fullmatch(timestamp):
+        raise ProtocolError(400, "bad_time", "the time header is not seconds since the epoch")
+    if not SIGNATURE_FORMAT.fullmatch(given) or not hmac.compare_digest(
+        signature(secret, timestamp, nonce, body), given.lower()
+    ):
         raise ProtocolError(401, "bad_signature", "the signature does not match this phone")
-    try:
-        sent = float(timestamp)
-    except ValueError:
-        raise ProtocolError(400, "bad_time", "the time header is not a number") from None
+    sent = float(timestamp)
     if not abs(now - sent) <= MAX_SKEW:
         raise ProtocolError(
             401, "stale", f"sent {now - sent:.0f} s from the server's time; check the clock"
         )
+    if sent <= signed_after:
+        raise ProtocolError(401, "stale", "signed before the server last started; sign again")
     if nonce in seen_nonces:
         raise ProtocolError(409, "replayed", "this request was already received")
     if len(seen_nonces) >= MAX_NONCES:
         raise ProtocolError(429, "too_many", "too many requests; slow down")
-    return nonce, parse_messages(body)
+    return Accepted(nonce, sent, parse_messages(body))
 
 
 def parse_messages(body: bytes) -> list[Message]:
     """The body's messages, each checked against its type's schema."""
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ProtocolError(400, "bad_json", f"the body is not JSON: {err}") from None
     except RecursionError:  # 64 KiB of "[" nests deeper than the decoder goes
         raise ProtocolError(400, "bad_json", "the body nests too deep") from None
+    except ValueError:  # not UTF-8, not JSON, or an integer past Python's digit limit
+        raise ProtocolError(400, "bad_json", "the body is not JSON") from None
+    if not _writable(document):
+        raise ProtocolError(400, "bad_text", "the body holds text that is not valid Unicode")
     raw = document.get("messages") if isinstance(document, dict) else None
     if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_MESSAGES:
         raise ProtocolError(
@@ -166,6 +198,31 @@ def parse_messages(body: bytes) -> list[Message]:
         try:
             checked = SCHEMAS[kind](item)
         except vol.Invalid as err:
-            raise ProtocolError(400, "bad_message", f"message {index}: {err}") from None
+            field = ".".join(str(part) for part in err.path) or "a field"
+            raise ProtocolError(
+                400, "bad_message", f"message {index}: {field} is missing or not valid"
+            ) from None
         messages.append(Message(checked["id"], kind, checked["time"], checked))
     return messages
+
+
+def _writable(document: Any) -> bool:
+    """No lone surrogate anywhere (JSON may escape one): storage could not write it.
+
+    Walked with a stack, not recursion: the decoder allows nesting deeper than Python's calls.
+    """
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+    return True

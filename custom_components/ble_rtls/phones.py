@@ -1,13 +1,16 @@
 """Companion phones: a signed webhook in; a GPS tracker, a panic alarm and check-ins out.
 
-A panic is fired exactly once per panic id however often the phone retries: the ids are
-kept in HA's storage, written before the phone is told the panic arrived (the phone keeps
-every message until then). A request that fails any check changes nothing.
+A panic is fired once per panic id however often the phone retries, across reloads,
+restarts and crashes: its id is written to HA's storage before its event fires, and the
+phone keeps every message until it is told it arrived. A request that fails any check
+changes nothing, and one signed before this hub started is refused, so a captured request
+cannot be played again once the nonces in memory are gone.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,6 +25,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from .const import (
     DOMAIN,
@@ -32,6 +36,8 @@ from .const import (
 from .coordinator import SiteCoordinator
 from .ids import signal, unique_id
 from .phone_protocol import MAX_BODY, MAX_SKEW, Message, ProtocolError, check_request
+
+type Effect = Callable[[], None]
 
 STORAGE_VERSION: Final = 1
 PAIRING_VERSION: Final = 1
@@ -92,6 +98,10 @@ class PhoneView:
     panic: Panic | None = None
     panic_ids: dict[str, float] = field(default_factory=dict)
     nonces: dict[str, float] = field(default_factory=dict)
+    # The newest send time accepted (stored), and the time at or before which requests are
+    # refused: this hub's start, or a later time accepted before it.
+    accepted_until: float = -math.inf
+    signed_after: float = -math.inf
 
 
 def best_fix(*fixes: Fix | None) -> Fix | None:
@@ -126,9 +136,19 @@ def _fix_or_none(raw: dict[str, Any] | None) -> Fix | None:
     return None if raw is None else Fix(**raw)
 
 
+PHONE_STORES: HassKey[dict[str, Store[dict[str, Any]]]] = HassKey(f"{DOMAIN}_phone_stores")
+
+
 def phone_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
-    """Where a site's phones keep last fixes, check-ins, alarms and panic ids."""
-    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.phones")
+    """Where a site's phones keep last fixes, check-ins, alarms and panic ids.
+
+    One Store per site for the life of HA, shared by every reload's hub: a save still
+    pending from the hub before a reload can then never overwrite a newer record.
+    """
+    stores = hass.data.setdefault(PHONE_STORES, {})
+    if entry_id not in stores:
+        stores[entry_id] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.phones")
+    return stores[entry_id]
 
 
 class PhoneHub:
@@ -147,6 +167,7 @@ class PhoneHub:
         }
         self._by_webhook = {view.webhook_id: view for view in self.phones.values()}
         self._store = phone_store(hass, coordinator.entry_id)
+        self._started = time.time()
 
     async def async_load(self) -> None:
         """Last fixes, check-ins, alarms and panic ids from storage; bad records skipped."""
@@ -166,8 +187,15 @@ class PhoneHub:
                     else Panic(**{**panic, "fix": _fix_or_none(panic.get("fix"))})
                 )
                 view.panic_ids = {str(k): float(v) for k, v in record["panic_ids"].items()}
+                view.accepted_until = float(record.get("accepted_until", -math.inf))
             except (TypeError, KeyError, ValueError, AttributeError):
                 continue
+        for view in self.phones.values():
+            view.signed_after = max(self._started, view.accepted_until)
+
+    async def async_flush(self) -> None:
+        """Write what is pending now (on unload), so the next hub starts from it."""
+        await self._store.async_save(self._stored())
 
     def _stored(self) -> dict[str, Any]:
         return {
@@ -177,6 +205,7 @@ class PhoneHub:
                 "check_in": view.check_in,
                 "panic": None if view.panic is None else asdict(view.panic),
                 "panic_ids": view.panic_ids,
+                "accepted_until": view.accepted_until,
             }
             for view in self.phones.values()
         }
@@ -186,6 +215,9 @@ class PhoneHub:
         """Open each phone's webhook and follow its linked tag; returns the undo."""
         cancels: list[Callable[[], None]] = []
         for view in self.phones.values():
+            if view.panic is not None and view.panic.state == "active":
+                # Notifications do not outlive a restart; an alarm nobody answered does.
+                self._notify_panic(view, view.panic)
             webhook.async_register(
                 self.hass,
                 DOMAIN,
@@ -224,26 +256,42 @@ class PhoneHub:
             return _refusal(ProtocolError(411, "length_required", "send a Content-Length"))
         if request.content_length > MAX_BODY:
             return _refusal(ProtocolError(413, "too_large", f"body over {MAX_BODY} bytes"))
+        if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            # Reading would expand it first: a small gzip body can hold megabytes.
+            return _refusal(ProtocolError(415, "encoded", "send the body uncompressed"))
         body = await request.read()
         now = time.time()
         view.nonces = {n: t for n, t in view.nonces.items() if now - t <= 2 * MAX_SKEW}
         try:
-            nonce, messages = check_request(view.secret, request.headers, body, now, view.nonces)
+            accepted = check_request(
+                view.secret, request.headers, body, now, view.nonces, view.signed_after
+            )
         except ProtocolError as err:
             return _refusal(err, now)
-        view.nonces[nonce] = now
-        alarm = False
-        for message in messages:
-            alarm |= self._apply(view, message, now)
-        self._changed(view.id)
-        if alarm:
-            # The phone deletes a panic once acknowledged: it must be on disk first.
-            await self._store.async_save(self._stored())
+        view.nonces[accepted.nonce] = now
+        before = (view.panic, dict(view.panic_ids), view.panic.state if view.panic else None)
+        effects: list[Effect] = []
+        for message in accepted.messages:
+            effects += self._apply(view, message, now)
+        view.accepted_until = max(view.accepted_until, accepted.sent)
+        if effects:
+            # Written before anything fires: the phone deletes an alarm once told it arrived,
+            # and a retry after a crash finds its id and fires nothing.
+            try:
+                await self._store.async_save(self._stored())
+            except (OSError, TypeError, ValueError) as err:
+                view.panic, view.panic_ids = before[0], before[1]
+                if view.panic is not None and before[2] is not None:
+                    view.panic.state = before[2]
+                return _refusal(ProtocolError(503, "not_stored", f"could not store it: {err}"))
+            for effect in effects:
+                effect()
         else:
             self._store.async_delay_save(self._stored, LOCATION_SAVE_DELAY)
+        self._changed(view.id)
         return web.json_response(
             {
-                "acked": [message.id for message in messages],
+                "acked": [message.id for message in accepted.messages],
                 "phone": view.name,
                 "panic": None
                 if view.panic is None
@@ -251,8 +299,8 @@ class PhoneHub:
             }
         )
 
-    def _apply(self, view: PhoneView, message: Message, now: float) -> bool:
-        """Apply one checked message; True when an alarm's state changed."""
+    def _apply(self, view: PhoneView, message: Message, now: float) -> list[Effect]:
+        """Apply one checked message; what an alarm's change fires, to run once it is stored."""
         fields = message.fields
         if "location" in fields and (view.gps is None or message.time > view.gps.time):
             view.gps = _fix_from(fields["location"], message.time)
@@ -263,26 +311,36 @@ class PhoneHub:
             return self._raise_panic(view, message, now)
         elif message.type == "panic_cancel":
             return self._end_panic(view, fields["panic_id"], "cancelled", None)
-        return False
+        return []
 
-    def _raise_panic(self, view: PhoneView, message: Message, now: float) -> bool:
+    def _raise_panic(self, view: PhoneView, message: Message, now: float) -> list[Effect]:
         view.panic_ids = {
             pid: seen for pid, seen in view.panic_ids.items() if now - seen <= PANIC_MEMORY
         }
         if message.id in view.panic_ids:
-            return False
+            return []
         view.panic_ids[message.id] = now
         location = message.fields.get("location")
         own = None if location is None else _fix_from(location, message.time)
         fix = best_fix(own or view.gps, self.ble_fix(view))
         panic = Panic(message.id, message.time, now, fix, message.fields.get("note", ""))
         view.panic = panic
-        person = self.person(view.id)
+        return [partial(self._announce_panic, view, panic)]
+
+    def _announce_panic(self, view: PhoneView, panic: Panic) -> None:
+        """The panic event and its notification, once the panic is stored."""
         data = self._event_data(view, panic) | {
             "note": panic.note,
-            "received": dt_util.utc_from_timestamp(now).isoformat(),
+            "received": dt_util.utc_from_timestamp(panic.received).isoformat(),
         }
         self.hass.bus.async_fire(EVENT_PANIC, data)
+        self._notify_panic(view, panic)
+
+    def _notify_panic(self, view: PhoneView, panic: Panic) -> None:
+        """The alarm's persistent notification, with who, when, where and the note."""
+        person = self.person(view.id)
+        when = dt_util.utc_from_timestamp(panic.time).isoformat()
+        fix = panic.fix
         where = "unknown"
         if fix is not None:
             where = (
@@ -291,33 +349,41 @@ class PhoneHub:
             where += f" ({fix.zone})" if fix.zone else ""
         persistent_notification.async_create(
             self.hass,
-            f"{person or view.name} raised an alarm at {data['time']}.\n\nLocation: {where}"
+            f"{person or view.name} raised an alarm at {when}.\n\nLocation: {where}"
             + (f"\n\nNote: {panic.note}" if panic.note else ""),
             title=f"Panic: {person or view.name}",
             notification_id=self._notification_id(view),
         )
-        return True
 
     def _end_panic(
         self, view: PhoneView, panic_id: str, state: PanicState, user_id: str | None
-    ) -> bool:
+    ) -> list[Effect]:
         """Cancel (by the phone) or acknowledge (in HA) the active alarm with this id."""
         panic = view.panic
         if panic is None or panic.id != panic_id or panic.state != "active":
-            return False
+            return []
         panic.state = state
         event = EVENT_PANIC_CANCELLED if state == "cancelled" else EVENT_PANIC_ACKNOWLEDGED
-        self.hass.bus.async_fire(event, self._event_data(view, panic) | {"user_id": user_id})
-        persistent_notification.async_dismiss(self.hass, self._notification_id(view))
-        return True
+        data = self._event_data(view, panic) | {"user_id": user_id}
+
+        def announce() -> None:
+            self.hass.bus.async_fire(event, data)
+            persistent_notification.async_dismiss(self.hass, self._notification_id(view))
+
+        return [announce]
 
     async def async_acknowledge(self, phone_id: str, user_id: str | None) -> bool:
         """Someone in HA has seen the alarm; the phone is told on its next request."""
         view = self.phones[phone_id]
-        if view.panic is None or not self._end_panic(view, view.panic.id, "acknowledged", user_id):
+        if view.panic is None:
             return False
-        self._changed(phone_id)
+        effects = self._end_panic(view, view.panic.id, "acknowledged", user_id)
+        if not effects:
+            return False
         await self._store.async_save(self._stored())
+        for effect in effects:
+            effect()
+        self._changed(phone_id)
         return True
 
     def _event_data(self, view: PhoneView, panic: Panic) -> dict[str, Any]:
@@ -397,8 +463,8 @@ def check_in_time(view: PhoneView) -> datetime | None:
 
 
 def _refusal(err: ProtocolError, now: float | None = None) -> web.Response:
-    """The reason, and the server's time: a phone whose clock is off corrects by it."""
+    """The reason; for a stale request the server's time too, for the phone to sign by."""
     answer: dict[str, Any] = {"error": err.code, "message": str(err)}
-    if now is not None:
+    if err.code == "stale" and now is not None:
         answer["server_time"] = now
     return web.json_response(answer, status=err.status)
