@@ -33,7 +33,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.ble_rtls.phones import PHONE_STORES
+from custom_components.ble_rtls.phones import PHONE_STORES, phone_store
 
 from .test_phones import entity_id
 
@@ -281,3 +281,31 @@ async def test_fifty_copies_of_one_request_at_once_apply_once(
     await hass.async_block_till_done()
     assert sorted(statuses) == [200] + [409] * 49
     assert len(panics) == 1
+
+
+async def test_a_panic_that_cannot_be_stored_is_not_fired_and_fires_on_the_retry(
+    hass: HomeAssistant,
+    phone_entry: MockConfigEntry,
+    pairing: Pairing,
+    events: Events,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    panics = events("ble_rtls_panic")
+    store = phone_store(hass, phone_entry.entry_id)
+
+    async def disk_full(_data: dict[str, Any]) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "async_save", disk_full)
+    panic = message("panic", time.time())
+    refused = await _post(hass, pairing, _signed(pairing, [panic]))
+    assert refused.status_code == 503 and refused.json()["error"] == "not_stored"
+    await hass.async_block_till_done()
+    assert panics == []
+    sensor = entity_id(hass, phone_entry, "binary_sensor", "panic")
+    assert hass.states.get(sensor).state == "off"  # type: ignore[union-attr]
+    monkeypatch.undo()
+    retry = await _post(hass, pairing, _signed(pairing, [panic]))
+    assert retry.status_code == 200
+    await hass.async_block_till_done()
+    assert [event["panic_id"] for event in panics] == [panic["id"]]
