@@ -50,6 +50,7 @@ class SelfCalibration:
     exponent_updates: int = 0
     biases: list[float] = field(init=False)
     measured: frozenset[int] = frozenset()  # receivers whose bias is measured (links.py)
+    exponent_measured: bool = False  # a survey measured it: fixes no longer move it
     tag_ref: dict[str, float] = field(default_factory=dict)
     declared_exponent: float = field(init=False)
 
@@ -131,7 +132,7 @@ class SelfCalibration:
         if any(abs(biases[i]) > MAX_BIAS_DB for i in receivers):
             gauge = sum(biases) / len(biases)
             self.biases = [_clamp(b - gauge, -MAX_BIAS_DB, MAX_BIAS_DB) for b in biases]
-        if sxx > 1.0:
+        if sxx > 1.0 and not self.exponent_measured:
             rate = self.exponent_rate / (1.0 + self.exponent_updates / EXPONENT_SETTLE_FIXES)
             self.exponent_updates += 1
             self.exponent = _clamp(
@@ -150,6 +151,13 @@ class SelfCalibration:
         for receiver, bias in biases.items():
             self.biases[receiver] = _clamp(bias, -MAX_BIAS_DB, MAX_BIAS_DB)
         self.measured = frozenset(biases)
+
+    def measure_exponent(self, exponent: float) -> None:
+        """A survey measured the exponent at known places: it holds, within its bounds."""
+        if not self.enabled:
+            return
+        self.exponent = _clamp(exponent, MIN_EXPONENT, MAX_EXPONENT)
+        self.exponent_measured = True
 
     def saved(
         self, receiver_ids: Sequence[str], tags: Mapping[str, float | None]

@@ -201,11 +201,33 @@ class Engine(StreamLocator[_TagState]):
         if self._surveys and now >= self._survey_due:
             self._survey_due = now + SURVEY_EVERY_S
             calibration = self.calibration
+            self._measure_from_survey()
             for floor, survey in self._surveys.items():
                 self.grids[floor].correction = survey.corrections(
                     calibration.biases, calibration.exponent, self.site.path_loss.wall_loss_db
                 )
         return super().update(now, limit)
+
+    def _measure_from_survey(self) -> None:
+        """The exponent and biases the survey measures, held instead of learnt from fixes.
+
+        Receivers that hear each other keep the biases their pairs measure.
+        """
+        fitted = [
+            found
+            for survey in self._surveys.values()
+            if (found := survey.path_loss(self.site.path_loss.wall_loss_db)) is not None
+        ]
+        if not fitted:
+            return
+        readings = sum(count for _, _, count in fitted)
+        self.calibration.measure_exponent(
+            sum(exponent * count for _, exponent, count in fitted) / readings
+        )
+        if not self.beacons:
+            self.calibration.measure_biases(
+                {receiver: bias for biases, _, _ in fitted for receiver, bias in biases.items()}
+            )
 
     def _new_tag(self, tag_id: str) -> _TagState:
         tag = self.site.tag(tag_id)
