@@ -6,6 +6,8 @@ and cadence as the engine (`StreamLocator`):
 - `PaperTrilateration`: the study's RSSI Kalman filter, then its closed-form trilateration
   on the three strongest receivers.
 - `RangeLeastSquares`: window-mean RSSI to distance, then plain nonlinear least squares.
+- `FingerprintMatch` (surveyed sites only): each receiver's window median against every
+  survey point, the three nearest in dB averaged with inverse-distance weights.
 """
 
 from __future__ import annotations
@@ -132,3 +134,43 @@ class RangeLeastSquares(_Baseline[TagStream]):
             receivers, np.array(self._ranges(tag_id, means)), (float(start[0]), float(start[1]))
         )
         return self._estimate(now, tag_id, fix.x, fix.y, fix.radius, len(means))
+
+
+FINGERPRINT_NEIGHBOURS = 3
+FINGERPRINT_MIN_SHARED = 3
+
+
+class FingerprintMatch(_Baseline[TagStream]):
+    """The survey's points as fingerprints: what a surveyed site gets with no radio model."""
+
+    def __init__(self, site: Site, emit_interval: float = 1.0) -> None:
+        super().__init__(site, emit_interval)
+        self.points = [
+            (point.x, point.y, {self.receiver_index[r]: v for r, v in point.rssi})
+            for point in site.survey
+        ]
+
+    def _new_tag(self, tag_id: str) -> TagStream:
+        return TagStream()
+
+    def _locate(self, tag_id: str, state: TagStream, now: float) -> Estimate | None:
+        medians = {
+            index: float(np.median(values))
+            for index, window in state.windows.items()
+            if (values := window.values(now))
+        }
+        matches = []
+        for x, y, heard in self.points:
+            shared = [i for i in medians if i in heard]
+            if len(shared) >= FINGERPRINT_MIN_SHARED:
+                squared = sum((medians[i] - heard[i]) ** 2 for i in shared) / len(shared)
+                matches.append((squared, x, y))
+        if not matches:
+            return None
+        nearest = sorted(matches)[:FINGERPRINT_NEIGHBOURS]
+        weights = [1.0 / (np.sqrt(squared) + 1e-6) for squared, _, _ in nearest]
+        total = sum(weights)
+        x = sum(w * px for w, (_, px, _) in zip(weights, nearest, strict=True)) / total
+        y = sum(w * py for w, (_, _, py) in zip(weights, nearest, strict=True)) / total
+        spread = max(np.hypot(px - x, py - y) for _, px, py in nearest)
+        return self._estimate(now, tag_id, x, y, max(spread, 1.0), len(medians))

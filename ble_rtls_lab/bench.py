@@ -33,7 +33,12 @@ from custom_components.ble_rtls.engine import (
 )
 from custom_components.ble_rtls.engine.filters import trimmed_mean
 
-from .baselines import PaperTrilateration, RangeLeastSquares, StrongestReceiver
+from .baselines import (
+    FingerprintMatch,
+    PaperTrilateration,
+    RangeLeastSquares,
+    StrongestReceiver,
+)
 from .oracle import radio_oracle
 from .replay import Locator, replay
 from .simulate import SCENARIOS, TrueRadio, simulate
@@ -56,7 +61,12 @@ METHODS: dict[str, Callable[[Site], Locator]] = {
     "paper Kalman + trilateration": PaperTrilateration,
     "least squares on distances": RangeLeastSquares,
 }
-BASELINES = ("strongest receiver", "paper Kalman + trilateration", "least squares on distances")
+BASELINES = (
+    "strongest receiver",
+    "paper Kalman + trilateration",
+    "least squares on distances",
+    "fingerprint match",
+)
 # On simulated sites: the engine with its fixes made from the true radio (oracle.py), told
 # everything but the shadowing, or everything. Not methods a site could run: bounds.
 ORACLES = {"oracle: true radio but shadowing": False, "oracle: true radio": True}
@@ -315,15 +325,16 @@ def run(datasets: Iterable[Dataset], progress: Callable[[str], None] | None = No
 
 
 def _methods(dataset: Dataset) -> dict[str, Callable[[Site], Locator]]:
-    """The engine and the baselines; on a simulated site the oracles too."""
+    """The engine and the baselines (a surveyed site's fingerprints too); oracles if simulated."""
+    methods = METHODS | ({"fingerprint match": FingerprintMatch} if dataset.site.survey else {})
     radio = dataset.radio
     if radio is None:
-        return METHODS
+        return methods
     oracles: dict[str, Callable[[Site], Locator]] = {
         name: partial(radio_oracle, radio=radio, shadowing=shadowing)
         for name, shadowing in ORACLES.items()
     }
-    return METHODS | oracles
+    return methods | oracles
 
 
 def table(scores: list[Score]) -> str:
@@ -356,8 +367,86 @@ def table(scores: list[Score]) -> str:
     return "\n".join(lines)
 
 
+def targets(scores: list[Score]) -> str:
+    """The targets the benchmark is held to, each with what this run measured, as a table.
+
+    A target on a recording is checked when that recording was benched; the simulated sites'
+    targets apply to each simulated dataset.
+    """
+    engine = {s.dataset: s for s in scores if s.method == "engine"}
+    by = {(s.dataset, s.method): s for s in scores}
+    rows: list[tuple[str, str, bool]] = []
+
+    def within(dataset: str, label: str, value: float | None, low: float, high: float) -> None:
+        if dataset in engine and value is not None:
+            rows.append((f"{dataset}: {label}", f"{value:.2f}", low <= value <= high))
+
+    for dataset, score_ in engine.items():
+        if dataset == "static_set1_odd":
+            within(dataset, "median <= 1.8 m", score_.median, 0.0, 1.8)
+            within(dataset, "p90 <= 4.5 m", score_.p90, 0.0, 4.5)
+            within(dataset, "zone >= 70 %", score_.zone_accuracy * 100, 70.0, 100.0)
+            changes = score_.stationary_zone_changes_per_hour
+            within(dataset, "zone changes/h standing <= 1", changes, 0.0, 1.0)
+            within(dataset, "reported / actual 0.7-1.3", score_.accuracy_ratio, 0.7, 1.3)
+        goals = {
+            "static_set1_odd_survey_even": 1.2,
+            "session_3_walks": 1.5,
+            "session_3_walks_survey_set1": 1.2,
+            "kolakowski_calibration": 1.2,
+        }
+        if dataset in goals:
+            within(dataset, f"median <= {goals[dataset]} m", score_.median, 0.0, goals[dataset])
+        if dataset == "static_set1_odd_survey_even":
+            within(dataset, "zone >= 80 %", score_.zone_accuracy * 100, 80.0, 100.0)
+        plain = engine.get(dataset.replace("_survey_even", "").replace("_survey_set1", ""))
+        if plain is not None and plain is not score_:
+            within(
+                dataset, "median no worse than without the survey", score_.median, 0.0, plain.median
+            )
+        fingerprint = by.get((dataset, "fingerprint match"))
+        if fingerprint is not None:
+            within(
+                dataset,
+                "median below the fingerprint match's",
+                score_.median,
+                0.0,
+                fingerprint.median,
+            )
+            within(
+                dataset,
+                "zone above the fingerprint match's",
+                score_.zone_accuracy * 100,
+                fingerprint.zone_accuracy * 100,
+                100.0,
+            )
+        strongest = by.get((dataset, "strongest receiver"))
+        if dataset.startswith("simulated") and strongest is not None:
+            floor = strongest.zone_accuracy * 100 + 10.0
+            within(
+                dataset,
+                f"zone >= strongest + 10 ({floor:.0f} %)",
+                score_.zone_accuracy * 100,
+                floor,
+                100.0,
+            )
+            standing = score_.standing_people_zone_changes_per_hour
+            worst = max(
+                filter(None, (score_.stationary_zone_changes_per_hour, standing)), default=0.0
+            )
+            within(dataset, "zone changes/h standing <= 3", worst, 0.0, 3.0)
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {label} | {value} | {'yes' if met else '**no**'} |" for label, value, met in rows]
+    return "\n".join(lines)
+
+
 def _per_hour(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def recordings(folder: Path) -> list[Path]:
+    """Every recording (a folder with a TRUTH.csv) at any depth under `folder`."""
+    return sorted(truth.parent for truth in folder.rglob("TRUTH.csv")) if folder.is_dir() else []
 
 
 def default_datasets(

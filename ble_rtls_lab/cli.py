@@ -15,7 +15,7 @@ from custom_components.ble_rtls.engine import (
     read_adverts,
 )
 
-from .bench import default_datasets, progress_to_stderr, run, table
+from .bench import default_datasets, progress_to_stderr, recordings, run, table, targets
 from .render import RenderError, render_replay
 from .replay import replay, write_positions
 from .simulate import SCENARIOS, write_simulation
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         action="append",
         default=None,
-        help="a recorded dataset folder (repeatable); default: ../shared/data/*",
+        help="a recorded dataset folder (repeatable); default: every recording under the"
+        " shared data folder beside the repository",
     )
     bench_cmd.add_argument(
         "--duration", type=float, default=600.0, help="simulated seconds per site"
@@ -112,16 +113,21 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+# Real recordings in the replay format, when the repository sits beside the shared folder.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
 def _bench(args: argparse.Namespace) -> int:
     data_dirs = args.data
     if data_dirs is None:
-        shared = Path.cwd().parent / "shared" / "data"
-        data_dirs = sorted(p for p in shared.glob("*") if (p / "TRUTH.csv").exists())
+        data_dirs = recordings(SHARED_DATA)
     datasets = default_datasets(
         data_dirs, args.duration, args.seed, args.receivers_advertise, args.survey_spacing
     )
     scores = run(datasets, progress_to_stderr)
     print(table(scores))
+    print()
+    print(targets(scores))
     return 0
 
 

@@ -47,6 +47,11 @@ class Prior:
     noise_db: float
 
 
+# The corrections are worked out again only when the deviations moved this much (dB) since,
+# and the priors chosen again when they moved PRIORS_AGAIN_DB: with the path loss the survey
+# measured held, neither moves, and a site does not pay for them every half minute.
+CORRECTIONS_AGAIN_DB = 0.05
+PRIORS_AGAIN_DB = 0.5
 # A survey's exponent (and with it its biases) is held only when known to this standard error.
 MAX_EXPONENT_ERROR = 0.1
 
@@ -107,7 +112,10 @@ class SurveyMap:
         self._xs = np.array([p.x for p in points])
         self._ys = np.array([p.y for p in points])
         self._count = np.bincount(self._point_of, minlength=len(points))
-        self.priors: dict[int, Prior] = {}  # per receiver, chosen with each corrections
+        self.priors: dict[int, Prior] = {}  # per receiver, chosen with the corrections
+        self._priors_for: Matrix | None = None  # the deviations the priors were chosen for
+        self._table_for: Matrix | None = None
+        self._table: Table | None = None
 
     def path_loss(self, wall_loss: float) -> tuple[dict[int, float], float, int] | None:
         """Each surveyed receiver's bias and the exponent, measured from the survey alone.
@@ -151,19 +159,31 @@ class SurveyMap:
         )
         point_mean = np.bincount(self._point_of, deviation) / np.maximum(self._count, 1)
         deviation -= point_mean[self._point_of]
+        if self._table is not None and _moved(deviation, self._table_for) < CORRECTIONS_AGAIN_DB:
+            return self._table
+        choose = _moved(deviation, self._priors_for) >= PRIORS_AGAIN_DB
+        if choose:
+            self._priors_for = deviation.copy()
         grid = self._grid
         table = np.zeros((self._receivers, len(grid.xs)), dtype=np.float32)
         grid_xs, grid_ys = grid.xs.astype(np.float64), grid.ys.astype(np.float64)
-        self.priors = {}
         for receiver in np.unique(self._receiver_of):
             mine = self._receiver_of == receiver
             xs, ys = self._xs[self._point_of[mine]], self._ys[self._point_of[mine]]
-            prior = self.priors[int(receiver)] = _likeliest(xs, ys, deviation[mine])
+            if choose:
+                self.priors[int(receiver)] = _likeliest(xs, ys, deviation[mine])
+            prior = self.priors[int(receiver)]
             covariance = _kernel(xs, ys, xs, ys, prior)
             covariance[np.diag_indices_from(covariance)] += prior.noise_db**2
             weights = np.linalg.solve(covariance, deviation[mine])
             table[receiver] = _kernel(grid_xs, grid_ys, xs, ys, prior) @ weights
+        self._table, self._table_for = table, deviation.copy()
         return table
+
+
+def _moved(deviation: Matrix, before: Matrix | None) -> float:
+    """The largest change (dB) of any reading's deviation since `before` (inf: never)."""
+    return np.inf if before is None else float(np.max(np.abs(deviation - before), initial=0.0))
 
 
 def _likeliest(xs: Matrix, ys: Matrix, deviation: Matrix) -> Prior:

@@ -1,0 +1,62 @@
+"""The benchmark's own parts: where it finds recordings, the fingerprint baseline, targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ble_rtls_lab.baselines import FingerprintMatch
+from ble_rtls_lab.bench import Score, recordings, targets
+from custom_components.ble_rtls.engine import Advert, Receiver, Site, SurveyPoint
+
+RECEIVERS = tuple(
+    Receiver(name, x, y, 2.0) for name, x, y in (("a", 0, 0), ("b", 10, 0), ("c", 0, 10))
+)
+
+
+def test_recordings_are_found_at_any_depth(tmp_path: Path) -> None:
+    for folder in ("flat", "office/walks", "office/spots", "office/notes"):
+        (tmp_path / folder).mkdir(parents=True)
+    for folder in ("flat", "office/walks", "office/spots"):
+        (tmp_path / folder / "TRUTH.csv").write_text("time,tag,x,y,floor,zone\n")
+    assert recordings(tmp_path) == [tmp_path / f for f in ("flat", "office/spots", "office/walks")]
+    assert recordings(tmp_path / "missing") == []
+
+
+def test_the_fingerprint_match_averages_the_nearest_points_in_db() -> None:
+    survey = (
+        SurveyPoint(1.0, 1.0, 0, (("a", -50.0), ("b", -70.0), ("c", -70.0))),
+        SurveyPoint(9.0, 1.0, 0, (("a", -70.0), ("b", -50.0), ("c", -70.0))),
+        SurveyPoint(1.0, 9.0, 0, (("a", -70.0), ("b", -70.0), ("c", -50.0))),
+        SurveyPoint(5.0, 5.0, 0, (("a", -60.0), ("b", -60.0), ("c", -60.0))),
+    )
+    locator = FingerprintMatch(Site(RECEIVERS, survey=survey))
+    for receiver, rssi in (("a", -50.0), ("b", -70.0), ("c", -70.0)):
+        locator.observe(Advert(0.0, receiver, "tag", rssi))
+    (estimate,) = locator.update(0.0)
+    # Exactly the first point's readings: its weight dwarfs the others'.
+    assert (estimate.x, estimate.y) == pytest.approx((1.0, 1.0), abs=1e-3)
+
+
+def _score(dataset: str, method: str, median: float, zone: float) -> Score:
+    return Score(dataset, method, 10, median, 2 * median, zone, 0.5, 1.0, 1000.0)
+
+
+def test_targets_say_what_is_met_and_what_is_not() -> None:
+    text = targets(
+        [
+            _score("static_set1_odd", "engine", 2.0, 0.75),
+            _score("static_set1_odd_survey_even", "engine", 1.1, 0.85),
+            _score("static_set1_odd_survey_even", "fingerprint match", 2.5, 0.9),
+        ]
+    )
+    rows = dict(line.split(" | ", 1) for line in text.splitlines()[2:])
+    assert rows["| static_set1_odd: median <= 1.8 m"] == "2.00 | **no** |"
+    assert rows["| static_set1_odd: zone >= 70 %"] == "75.00 | yes |"
+    assert rows["| static_set1_odd_survey_even: median no worse than without the survey"] == (
+        "1.10 | yes |"
+    )
+    assert rows["| static_set1_odd_survey_even: zone above the fingerprint match's"] == (
+        "85.00 | **no** |"
+    )
