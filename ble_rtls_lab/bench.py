@@ -39,7 +39,7 @@ from .baselines import (
     RangeLeastSquares,
     StrongestReceiver,
 )
-from .oracle import radio_oracle
+from .oracle import fit_path_loss_to_truth, radio_oracle, truth_fitted_oracle
 from .replay import Locator, replay
 from .simulate import SCENARIOS, TrueRadio, simulate
 
@@ -70,6 +70,9 @@ BASELINES = (
 # On simulated sites: the engine with its fixes made from the true radio (oracle.py), told
 # everything but the shadowing, or everything. Not methods a site could run: bounds.
 ORACLES = {"oracle: true radio but shadowing": False, "oracle: true radio": True}
+# On a recording: each receiver's path loss fitted to the recording's own truth (in-sample),
+# what any log-distance model could do there at best.
+TRUTH_ORACLE = "oracle: path loss fitted to the truth"
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +288,13 @@ def moving_lag(dataset: Dataset, estimates: list[Estimate]) -> float | None:
     return float(LAG_STEPS[int(np.argmin(totals))]) if count else None
 
 
+def _true_position(dataset: Dataset, tag: str, time: float) -> tuple[float, float]:
+    truth = dataset.truth[tag]
+    return float(np.interp(time, truth.times, truth.xs)), float(
+        np.interp(time, truth.times, truth.ys)
+    )
+
+
 def as_people(dataset: Dataset) -> Dataset:
     """The dataset with its assets declared as people: people who stand still.
 
@@ -329,7 +339,11 @@ def _methods(dataset: Dataset) -> dict[str, Callable[[Site], Locator]]:
     methods = METHODS | ({"fingerprint match": FingerprintMatch} if dataset.site.survey else {})
     radio = dataset.radio
     if radio is None:
-        return methods
+        fitted, noise = fit_path_loss_to_truth(
+            dataset.site, dataset.adverts, partial(_true_position, dataset)
+        )
+        oracle = partial(truth_fitted_oracle, fitted=fitted, noise_db=noise)
+        return methods | {TRUTH_ORACLE: oracle}
     oracles: dict[str, Callable[[Site], Locator]] = {
         name: partial(radio_oracle, radio=radio, shadowing=shadowing)
         for name, shadowing in ORACLES.items()

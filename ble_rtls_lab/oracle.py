@@ -1,4 +1,8 @@
-"""Oracles: the engine with its fixes made from the simulated site's true radio.
+"""Oracles: the engine with its fixes made from a radio model it could not know.
+
+On a simulated site, the true radio (`radio_oracle`); on a recording, each receiver's path
+loss fitted to the recording's own truth (`truth_fitted_oracle`): in-sample, the best any
+log-distance model could do there.
 
 The benchmark's simulated radio is known exactly (`simulate.TrueRadio`), which no real
 site is. An oracle reads it to show what any fix from signal strength could reach there:
@@ -10,11 +14,13 @@ leaves to every method.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from custom_components.ble_rtls.engine import (
+    Advert,
     Engine,
     EngineConfig,
     Fix,
@@ -90,4 +96,84 @@ def radio_oracle(site: Site, radio: TrueRadio, shadowing: bool) -> Engine:
         site,
         EngineConfig(self_calibrate=False),
         lambda grids: TrueRadioFixes(site, grids, radio, shadowing),
+    )
+
+
+class FittedPathLossFixes:
+    """Each fix the posterior mean under per-receiver path loss fitted to the truth."""
+
+    def __init__(
+        self,
+        grids: Mapping[int, FloorGrid],
+        fitted: Sequence[tuple[float, float]],
+        noise_db: float,
+    ) -> None:
+        self._grids = grids
+        self._fitted = fitted
+        self._noise_db = noise_db
+
+    def request(self, tag: Tag, readings: Sequence[Reading]) -> FixRequest:
+        """The readings as they are: the fitted model holds the power."""
+        return FixRequest(
+            [r.index for r in readings],
+            [r.rssi for r in readings],
+            reading_sigmas(readings, self._noise_db),
+            tag.height,
+        )
+
+    def fixes(self, floor: int, requests: list[FixRequest]) -> list[Fix]:
+        """The posterior means under the fitted model at every grid point, a tag at a time."""
+        grid = self._grids[floor]
+        fixes = []
+        for request in requests:
+            log_ranges = grid.log_ranges(request.height)
+            powers = np.array([power for power, _ in self._fitted], dtype=np.float32)[:, None]
+            exponents = np.array([n for _, n in self._fitted], dtype=np.float32)[:, None]
+            rows = padded([request])
+            means = (powers + exponents * log_ranges)[rows.index]
+            found = posterior(grid, rows.excess[:, :, None] - means, rows.inverse_sigma, rows.pulls)
+            x, y, cost = float(found.x[0]), float(found.y[0]), float(found.cost[0])
+            fixes.append(Fix(x, y, found.covariance[0], cost, [], []))
+        return fixes
+
+
+def fit_path_loss_to_truth(
+    site: Site, adverts: Sequence[Advert], position: Callable[[str, float], tuple[float, float]]
+) -> tuple[list[tuple[float, float]], float]:
+    """Per receiver, its RSSI at 1 m and exponent fitted to every advert at its true place.
+
+    Also the fit's residual standard deviation (dB). `position` gives a tag's true x, y at a
+    time.
+    """
+    index = {r.id: i for i, r in enumerate(site.receivers)}
+    rows: dict[int, list[tuple[float, float]]] = {i: [] for i in index.values()}
+    for advert in adverts:
+        i = index.get(advert.receiver)
+        if i is None or advert.tag not in {t.id for t in site.tags}:
+            continue
+        receiver, tag = site.receivers[i], site.tag(advert.tag)
+        x, y = position(advert.tag, advert.time)
+        squared = (x - receiver.x) ** 2 + (y - receiver.y) ** 2 + (receiver.z - tag.height) ** 2
+        rows[i].append((-5.0 * math.log10(max(squared, 0.25)), advert.rssi + receiver.rssi_offset))
+    fitted, residuals = [], []
+    for i in range(len(site.receivers)):
+        if len(rows[i]) < 2:
+            fitted.append((site.path_loss.ref_rssi_1m, site.path_loss.exponent))
+            continue
+        values = np.array(rows[i])
+        design = np.column_stack([np.ones(len(values)), values[:, 0]])
+        (power, exponent), *_ = np.linalg.lstsq(design, values[:, 1], rcond=None)
+        fitted.append((float(power), float(exponent)))
+        residuals.append(values[:, 1] - design @ np.array([power, exponent]))
+    return fitted, float(np.std(np.concatenate(residuals))) if residuals else 4.0
+
+
+def truth_fitted_oracle(
+    site: Site, fitted: Sequence[tuple[float, float]], noise_db: float
+) -> Engine:
+    """The engine with its fixes from path loss fitted to the recording's own truth."""
+    return Engine(
+        site,
+        EngineConfig(self_calibrate=False),
+        lambda grids: FittedPathLossFixes(grids, fitted, noise_db),
     )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from ble_rtls_lab.baselines import FingerprintMatch
 from ble_rtls_lab.bench import Score, recordings, targets
-from custom_components.ble_rtls.engine import Advert, Receiver, Site, SurveyPoint
+from ble_rtls_lab.oracle import fit_path_loss_to_truth, truth_fitted_oracle
+from custom_components.ble_rtls.engine import Advert, Receiver, Site, SurveyPoint, Tag
 
 RECEIVERS = tuple(
     Receiver(name, x, y, 2.0) for name, x, y in (("a", 0, 0), ("b", 10, 0), ("c", 0, 10))
@@ -60,3 +62,27 @@ def test_targets_say_what_is_met_and_what_is_not() -> None:
     assert rows["| static_set1_odd_survey_even: zone above the fingerprint match's"] == (
         "85.00 | **no** |"
     )
+
+
+def test_the_truth_fitted_oracle_recovers_each_receivers_path_loss() -> None:
+    """Adverts exactly on each receiver's own line: the fit gives the lines back."""
+    site = Site(RECEIVERS, tags=(Tag("t"),))
+    lines = {"a": (-50.0, 1.5), "b": (-60.0, 2.0), "c": (-55.0, 3.0)}
+    places = [(2.0, 3.0), (7.0, 1.0), (4.0, 8.0), (9.0, 9.0)]
+    adverts = []
+    for k, (x, y) in enumerate(places):
+        for r in RECEIVERS:
+            squared = (x - r.x) ** 2 + (y - r.y) ** 2 + (r.z - 1.0) ** 2
+            power, exponent = lines[r.id]
+            adverts.append(
+                Advert(float(k), r.id, "t", power - 5.0 * exponent * math.log10(squared))
+            )
+    fitted, noise = fit_path_loss_to_truth(site, adverts, lambda _tag, time: places[int(time)])
+    for (power, exponent), line in zip(fitted, lines.values(), strict=True):
+        assert (power, exponent) == pytest.approx(line, abs=1e-6)
+    assert noise == pytest.approx(0.0, abs=1e-6)
+    engine = truth_fitted_oracle(site, fitted, 2.0)
+    for advert in adverts[:3]:
+        engine.observe(advert)
+    (estimate,) = engine.update(0.0)
+    assert math.hypot(estimate.x - 2.0, estimate.y - 3.0) < 1.0
