@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,11 @@ def _deviation(index: int, x: float, y: float) -> float:
     return 0.0
 
 
-def _survey(power: float) -> list[SurveyPoint]:
+def _survey(
+    power: float,
+    exponent: float = EXPONENT,
+    deviation: Callable[[int, float, float], float] = _deviation,
+) -> list[SurveyPoint]:
     """Exact readings (as received, before each receiver's offset) every 5 m."""
     points = []
     for x in np.arange(2.5, 20.0, 5.0):
@@ -54,8 +59,8 @@ def _survey(power: float) -> list[SurveyPoint]:
             rssi = []
             for i, r in enumerate(RECEIVERS[:4]):
                 squared = (x - r.x) ** 2 + (y - r.y) ** 2 + (r.z - 1.0) ** 2
-                model = -5.0 * EXPONENT * math.log10(squared)
-                value = power + model + _deviation(i, float(x), float(y)) - r.rssi_offset
+                model = -5.0 * exponent * math.log10(squared)
+                value = power + model + deviation(i, float(x), float(y)) - r.rssi_offset
                 rssi.append((r.id, value))
             points.append(SurveyPoint(float(x), float(y), 0, tuple(rssi)))
     return points
@@ -137,15 +142,7 @@ def test_a_recording_over_several_floors_is_benched_as_it_is(tmp_path: Path) -> 
 def test_the_survey_measures_the_exponent_and_biases_and_the_engine_holds_them() -> None:
     """Exact readings under exponent 1.8 and biases +3 / -3 dB: the survey alone tells them."""
     biases = [3.0, -3.0, 1.0, -1.0]
-    points = []
-    for x in np.arange(2.5, 20.0, 5.0):
-        for y in np.arange(2.5, 20.0, 5.0):
-            rssi = []
-            for i, r in enumerate(RECEIVERS[:4]):
-                squared = (x - r.x) ** 2 + (y - r.y) ** 2 + (r.z - 1.0) ** 2
-                value = -60.0 + biases[i] - 5.0 * 1.8 * math.log10(squared) - r.rssi_offset
-                rssi.append((r.id, value))
-            points.append(SurveyPoint(float(x), float(y), 0, tuple(rssi)))
+    points = _survey(-60.0, 1.8, lambda i, _x, _y: biases[i])
     site = Site(tuple(RECEIVERS), survey=tuple(points))
     grid = FloorGrid(((0.0, 0.0), (20.0, 20.0)), 0, RECEIVERS, [])
     index = {r.id: i for i, r in enumerate(RECEIVERS)}
