@@ -39,6 +39,7 @@ from .baselines import (
     RangeLeastSquares,
     StrongestReceiver,
 )
+from .families import FAMILIES, family_scenario
 from .oracle import fit_path_loss_to_truth, radio_oracle, truth_fitted_oracle
 from .replay import Locator, replay
 from .simulate import SCENARIOS, TrueRadio, simulate
@@ -172,6 +173,61 @@ def simulated_dataset(
     if survey_spacing > 0:
         name += f", surveyed every {survey_spacing:g} m"
     return Dataset(name, parse_site(document, scenario), adverts, _truths(grouped), radio)
+
+
+def family_dataset(family: str, seed: int, duration: float) -> Dataset:
+    """One seed of a family of simulated sites (families.py), simulated in memory."""
+    document, adverts, rows, radio = simulate(family_scenario(family, seed), duration, seed)
+    grouped: dict[str, list[tuple[float, float, float, str]]] = {}
+    for t, tag, x, y, _, zone in rows:
+        grouped.setdefault(tag, []).append((t, x, y, zone))
+    name = f"family {family}, seed {seed}"
+    return Dataset(name, parse_site(document, name), adverts, _truths(grouped), radio)
+
+
+def run_families(
+    seeds: int, duration: float, progress: Callable[[str], None] | None = None
+) -> dict[str, list[tuple[Score, Score]]]:
+    """Per family, per seed: the engine's and the strongest receiver's scores."""
+    results: dict[str, list[tuple[Score, Score]]] = {}
+    for family in FAMILIES:
+        for seed in range(1, seeds + 1):
+            dataset = family_dataset(family, seed, duration)
+            pair = []
+            for method in ("engine", "strongest receiver"):
+                started = time.process_time()
+                estimates = list(replay(METHODS[method](dataset.site), dataset.adverts))
+                pair.append(score(dataset, method, estimates, time.process_time() - started))
+            results.setdefault(family, []).append((pair[0], pair[1]))
+            if progress:
+                progress(f"{dataset.name}: engine and strongest receiver")
+    return results
+
+
+def family_table(results: dict[str, list[tuple[Score, Score]]]) -> str:
+    """Each family's median and worst seed, and whether it meets its targets.
+
+    Zone accuracy at least the strongest receiver's + 10 points in the worst seed, and at most
+    3 zone changes an hour for standing tags.
+    """
+    lines = [
+        "| family | seeds | engine median m (median, worst) | zone acc. (median, worst) "
+        "| zone acc. over the strongest receiver's, worst | zone changes/h standing, worst "
+        "| targets met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for family, pairs in results.items():
+        medians = [engine.median for engine, _ in pairs]
+        zones = [engine.zone_accuracy * 100 for engine, _ in pairs]
+        margins = [(e.zone_accuracy - s.zone_accuracy) * 100 for e, s in pairs]
+        changes = [e.stationary_zone_changes_per_hour or 0.0 for e, _ in pairs]
+        met = min(margins) >= 10.0 and max(changes) <= 3.0
+        lines.append(
+            f"| {family} | {len(pairs)} | {np.median(medians):.2f}, {max(medians):.2f} "
+            f"| {np.median(zones):.0f} %, {min(zones):.0f} % | {min(margins):+.0f} "
+            f"| {max(changes):.1f} | {'yes' if met else '**no**'} |"
+        )
+    return "\n".join(lines)
 
 
 def surveyed_at_stops(dataset: Dataset) -> tuple[Dataset, Dataset]:

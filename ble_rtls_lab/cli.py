@@ -15,7 +15,16 @@ from custom_components.ble_rtls.engine import (
     read_adverts,
 )
 
-from .bench import default_datasets, progress_to_stderr, recordings, run, table, targets
+from .bench import (
+    default_datasets,
+    family_table,
+    progress_to_stderr,
+    recordings,
+    run,
+    run_families,
+    table,
+    targets,
+)
 from .render import RenderError, render_replay
 from .replay import replay, write_positions
 from .simulate import SCENARIOS, write_simulation
@@ -63,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     bench_cmd.add_argument("--seed", type=int, default=1)
     bench_cmd.add_argument("--receivers-advertise", action="store_true", help=ADVERTISE_HELP)
     bench_cmd.add_argument("--survey-spacing", type=float, default=0.0, help=SURVEY_HELP)
+    bench_cmd.add_argument(
+        "--families",
+        type=int,
+        default=4,
+        help="seeds of each family of randomised sites (house, office, hall, corridor, aisles,"
+        " two floors), each its own layout and radio; 0: none",
+    )
 
     render_cmd = commands.add_parser("render", help="draw the map at the end of POSITIONS.csv")
     render_cmd.add_argument("--site", required=True, type=Path)
@@ -128,6 +144,9 @@ def _bench(args: argparse.Namespace) -> int:
     print(table(scores))
     print()
     print(targets(scores))
+    if args.families:
+        print()
+        print(family_table(run_families(args.families, args.duration, progress_to_stderr)))
     return 0
 
 

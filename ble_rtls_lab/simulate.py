@@ -86,6 +86,7 @@ class Scenario:
     packet_loss: float = 0.1
     receivers_advertise: bool = False  # each also sends a beacon once a second
     survey_spacing: float = 0.0  # survey points this far apart in every room; 0: no survey
+    zone_walls: bool = True  # the zones are rooms (False: areas marked on an open floor)
 
 
 def _grid_rooms(
@@ -100,14 +101,15 @@ def _grid_rooms(
     return rooms
 
 
-def _fleet(
+def fleet(
     prefix: str, motion: MotionClass, count: int, floors: int = 1
 ) -> tuple[tuple[str, MotionClass, int], ...]:
     """`count` tags of one motion class, spread over the first `floors` floors in turn."""
     return tuple((f"{prefix}-{i}", motion, i % floors) for i in range(count))
 
 
-def _room_walls(rooms: list[Room]) -> tuple[tuple[int, Segment], ...]:
+def walls_of_rooms(rooms: list[Room]) -> tuple[tuple[int, Segment], ...]:
+    """Every room's edges, each once: the walls of the rooms."""
     walls: set[tuple[int, Segment]] = set()
     for room in rooms:
         corners = room.polygon
@@ -134,12 +136,12 @@ def _house() -> Scenario:
             ]
         )
     )
-    tags = _fleet("asset", "asset", 4) + _fleet("person", "person", 8)
+    tags = fleet("asset", "asset", 4) + fleet("person", "person", 8)
     return Scenario(
         "house",
         receivers,
         tuple(rooms),
-        _room_walls(rooms),
+        walls_of_rooms(rooms),
         tags,
         true_exponent=2.7,
         declared_ref_rssi=-59.0,
@@ -169,15 +171,13 @@ def _warehouse() -> Scenario:
         )
     )
     tags = (
-        _fleet("pallet", "asset", 8)
-        + _fleet("worker", "person", 6)
-        + _fleet("forklift", "vehicle", 6)
+        fleet("pallet", "asset", 8) + fleet("worker", "person", 6) + fleet("forklift", "vehicle", 6)
     )
     return Scenario(
         "warehouse",
         receivers,
         tuple(rooms),
-        _room_walls(rooms),
+        walls_of_rooms(rooms),
         tags,
         true_exponent=2.4,
         declared_exponent=2.9,
@@ -204,12 +204,12 @@ def _office() -> Scenario:
                 [(0.5, 0.5), (15.5, 0.5), (15.5, 11.5), (0.5, 11.5), (8.0, 6.0)]
             )
         ]
-    tags = _fleet("badge", "person", 6, floors=2) + _fleet("laptop", "asset", 4, floors=2)
+    tags = fleet("badge", "person", 6, floors=2) + fleet("laptop", "asset", 4, floors=2)
     return Scenario(
         "office-2-floors",
         tuple(receivers),
         tuple(rooms),
-        _room_walls(rooms),
+        walls_of_rooms(rooms),
         tags,
         true_exponent=2.0,
         declared_exponent=2.4,
@@ -379,7 +379,7 @@ def simulate(
                 "name": r.name,
                 "floor": r.floor,
                 "polygon": [list(p) for p in r.polygon],
-                "walls": True,
+                "walls": scenario.zone_walls,
             }
             for r in scenario.rooms
             if abs(polygon_area(r.polygon)) > 0

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ble_rtls_lab.baselines import FingerprintMatch
-from ble_rtls_lab.bench import Score, recordings, targets
+from ble_rtls_lab.bench import Score, family_table, recordings, run_families, targets
+from ble_rtls_lab.families import FAMILIES, family_scenario
 from ble_rtls_lab.oracle import fit_path_loss_to_truth, truth_fitted_oracle
 from custom_components.ble_rtls.engine import Advert, Receiver, Site, SurveyPoint, Tag
 
@@ -86,3 +87,30 @@ def test_the_truth_fitted_oracle_recovers_each_receivers_path_loss() -> None:
         engine.observe(advert)
     (estimate,) = engine.update(0.0)
     assert math.hypot(estimate.x - 2.0, estimate.y - 3.0) < 1.0
+
+
+def test_every_family_draws_a_site_of_its_own_for_each_seed() -> None:
+    for family in FAMILIES:
+        first, again, other = (family_scenario(family, seed) for seed in (1, 1, 2))
+        assert first == again  # a seed is one site, always
+        assert (first.rooms, first.receivers) != (other.rooms, other.receivers)
+        assert len(first.receivers) >= 3
+        rooms_with_a_receiver = {
+            room.id
+            for room in first.rooms
+            for _, x, y, _, floor in first.receivers
+            if room.floor == floor and room.x0 <= x <= room.x1 and room.y0 <= y <= room.y1
+        }
+        assert len(rooms_with_a_receiver) < len(first.rooms), family  # zones without one
+    assert not family_scenario("hall", 1).walls  # areas marked on an open floor
+    assert family_scenario("aisles", 1).wall_loss_db >= 8.0  # steel racks
+
+
+def test_families_are_benched_and_tabled_with_their_worst_seed() -> None:
+    results = run_families(1, 30.0)
+    assert list(results) == list(FAMILIES)
+    text = family_table(results)
+    assert text.count("\n") == len(FAMILIES) + 1
+    engine, strongest = results["house"][0]
+    assert (engine.method, strongest.method) == ("engine", "strongest receiver")
+    assert engine.rows > 0 and strongest.rows > 0
