@@ -42,7 +42,7 @@ from .baselines import (
 from .families import FAMILIES, family_scenario
 from .oracle import fit_path_loss_to_truth, radio_oracle, truth_fitted_oracle
 from .replay import Locator, replay
-from .simulate import SCENARIOS, TrueRadio, simulate
+from .simulate import SCENARIOS, Scenario, TrueRadio, simulate
 
 type FloatArray = NDArray[np.float64]
 
@@ -165,23 +165,24 @@ def simulated_dataset(
         receivers_advertise=receivers_advertise,
         survey_spacing=survey_spacing,
     )
-    document, adverts, rows, radio = simulate(described, duration, seed)
-    grouped: dict[str, list[tuple[float, float, float, str]]] = {}
-    for t, tag, x, y, _, zone in rows:
-        grouped.setdefault(tag, []).append((t, x, y, zone))
     name = f"simulated {scenario}" + (", receivers advertise" if receivers_advertise else "")
     if survey_spacing > 0:
         name += f", surveyed every {survey_spacing:g} m"
-    return Dataset(name, parse_site(document, scenario), adverts, _truths(grouped), radio)
+    return _simulated(name, described, duration, seed)
 
 
 def family_dataset(family: str, seed: int, duration: float) -> Dataset:
     """One seed of a family of simulated sites (families.py), simulated in memory."""
-    document, adverts, rows, radio = simulate(family_scenario(family, seed), duration, seed)
+    scenario = family_scenario(family, seed)
+    return _simulated(f"family {family}, seed {seed}", scenario, duration, seed)
+
+
+def _simulated(name: str, scenario: Scenario, duration: float, seed: int) -> Dataset:
+    """The scenario simulated in memory, its truth by tag."""
+    document, adverts, rows, radio = simulate(scenario, duration, seed)
     grouped: dict[str, list[tuple[float, float, float, str]]] = {}
     for t, tag, x, y, _, zone in rows:
         grouped.setdefault(tag, []).append((t, x, y, zone))
-    name = f"family {family}, seed {seed}"
     return Dataset(name, parse_site(document, name), adverts, _truths(grouped), radio)
 
 
