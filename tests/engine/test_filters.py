@@ -147,6 +147,26 @@ def test_the_exponent_step_shrinks_as_fixes_accumulate() -> None:
     assert steps[0] == pytest.approx(5 * steps[1]) and steps[1] > 0
 
 
+def test_a_new_tags_power_is_averaged_from_its_first_fixes_a_declared_one_is_trusted() -> None:
+    """Each fix says the tag is 10 dB louder than the site's default: a tag with no power of
+    its own takes it from its first fix; a declared or restored power moves by tag_rate."""
+    calibration = SelfCalibration(exponent=2.5, default_ref_rssi=-59.0, receiver_count=4)
+    log_ranges = [0.0, -5.0, -10.0, -15.0]
+
+    def fix(tag: str, declared: float | None) -> None:
+        calibration.learn(tag, declared, [0, 1, 2, 3], [10.0] * 4, [1.0] * 4, log_ranges)
+
+    fix("new", None)
+    assert calibration.ref_rssi("new", None) == pytest.approx(-49.0)
+    fix("declared", -59.0)
+    assert calibration.ref_rssi("declared", -59.0) == pytest.approx(-59.0 + 10.0 * 0.1)
+    saved = calibration.saved(["a", "b", "c", "d"], {"new": None, "declared": -59.0})
+    restored = SelfCalibration(exponent=2.5, default_ref_rssi=-59.0, receiver_count=4)
+    assert restored.restore(saved, ["a", "b", "c", "d"], {"new": None, "declared": -59.0})
+    restored.learn("new", None, [0, 1, 2, 3], [10.0] * 4, [1.0] * 4, log_ranges)
+    assert restored.ref_rssi("new", None) == pytest.approx(-49.0 + 10.0 * 0.1)
+
+
 def test_window_can_read_only_its_most_recent_seconds() -> None:
     window = RssiWindow(span=3.0)
     for time, rssi in ((1.0, -70.0), (2.0, -71.0), (3.5, -60.0)):

@@ -301,14 +301,13 @@ def test_a_restart_from_the_saved_calibration_is_as_accurate_at_once() -> None:
     assert resumed.restore_calibration(json.loads(json.dumps(learnt.saved_calibration())))
     fresh = bench.score(dataset, "fresh", list(replay(Engine(dataset.site), after)), 1.0)
     warm = bench.score(dataset, "resumed", list(replay(resumed, after)), 1.0)
-    # The centroid prior and the still filter steady a fresh engine too (no zone change of
-    # a standing tag; zone accuracy 91.9 % fresh, 90.8 % resumed, 8 rows of 720 apart):
-    # resuming gives an honest reported accuracy at once (0.85 against 1.39) and a lower
-    # median (0.85 against 0.89 m).
+    # The centroid prior, the still filter and a new tag's power averaged from its first
+    # fixes steady a fresh engine too (no zone change of a standing tag, zone accuracy within
+    # two points): resuming gives a more honest reported accuracy at once, and a lower median.
     assert warm.zone_accuracy > fresh.zone_accuracy - 0.02
     assert warm.stationary_zone_changes_per_hour == 0.0
     assert warm.median < fresh.median
-    assert 0.7 < warm.accuracy_ratio < 1.3 < fresh.accuracy_ratio
+    assert 0.7 < warm.accuracy_ratio < min(1.3, fresh.accuracy_ratio)
 
 
 def test_paper_kalman_stage_is_selectable(house: Path, tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ class SelfCalibration:
     measured: frozenset[int] = frozenset()  # receivers whose bias is measured (links.py)
     exponent_measured: bool = False  # a survey measured it: fixes no longer move it
     tag_ref: dict[str, float] = field(default_factory=dict)
+    tag_lessons: dict[str, int] = field(default_factory=dict)
     declared_exponent: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +65,11 @@ class SelfCalibration:
         if value is None:
             value = self.tag_ref[tag] = self._declared_power(declared)
         return value
+
+    @property
+    def _settled(self) -> int:
+        """Lessons after which a tag's power steps by tag_rate alone."""
+        return math.ceil(1.0 / self.tag_rate) if self.tag_rate > 0 else 0
 
     def _declared_power(self, declared: float | None) -> float:
         """A tag's declared 1 m power, or the site's default when it declares none."""
@@ -124,8 +130,13 @@ class SelfCalibration:
         )
         if not learning:
             return
+        # A tag with no power of its own starts from the site's default, which may be far
+        # off: its first fixes' mean residuals are averaged in full (1, 1/2, 1/3 ...) until
+        # the step is tag_rate. A declared or restored power is trusted from the start.
+        lessons = self.tag_lessons.get(tag, 0 if declared is None else self._settled) + 1
+        self.tag_lessons[tag] = lessons
         self.tag_ref[tag] = self._bounded_power(
-            self.ref_rssi(tag, declared) + self.tag_rate * mean, declared
+            self.ref_rssi(tag, declared) + max(self.tag_rate, 1.0 / lessons) * mean, declared
         )
         # The weighted deviations sum to zero, so the biases keep averaging zero (the gauge)
         # unless one leaves its bounds; only then are all shifted back and bounded.
@@ -220,6 +231,7 @@ class SelfCalibration:
         self.exponent_updates = int(updates)
         self.noise_db = noise
         self.tag_ref.update(tag_ref)
+        self.tag_lessons.update(dict.fromkeys(tag_ref, self._settled))
         return True
 
 
