@@ -10,6 +10,7 @@ cannot be played again once the nonces in memory are gone.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -38,6 +39,8 @@ from .ids import signal, unique_id
 from .phone_protocol import MAX_BODY, MAX_SKEW, Message, ProtocolError, check_request
 
 type Effect = Callable[[], None]
+
+_LOGGER = logging.getLogger(__name__)
 
 STORAGE_VERSION: Final = 1
 PAIRING_VERSION: Final = 1
@@ -283,7 +286,10 @@ class PhoneHub:
                 view.panic, view.panic_ids = before[0], before[1]
                 if view.panic is not None and before[2] is not None:
                     view.panic.state = before[2]
-                return _refusal(ProtocolError(503, "not_stored", f"could not store it: {err}"))
+                _LOGGER.warning(
+                    "%s: could not store %s's alarm: %s", self.coordinator.title, view.name, err
+                )
+                return _refusal(ProtocolError(503, "not_stored", "could not store it; send again"))
             for effect in effects:
                 effect()
         else:
