@@ -31,7 +31,7 @@ from custom_components.ble_rtls.engine import (
     Tag,
     reading_sigmas,
 )
-from custom_components.ble_rtls.engine.grid import Table, padded, posterior
+from custom_components.ble_rtls.engine.grid import MIN_SQUARED_RANGE, Table, padded, posterior
 from custom_components.ble_rtls.engine.solver import floats
 
 from .simulate import TrueRadio
@@ -79,15 +79,20 @@ class TrueRadioFixes:
 
     def fixes(self, floor: int, requests: list[FixRequest]) -> list[Fix]:
         """The posterior means under the true mean RSSI of every grid point."""
-        rows = padded(requests)
-        residuals = rows.excess[:, :, None] - self._means[floor][rows.index]
-        found = posterior(self._grids[floor], residuals, rows.inverse_sigma, rows.pulls)
-        return [
-            Fix(x, y, covariance, cost, [], [])
-            for x, y, covariance, cost in zip(
-                floats(found.x), floats(found.y), found.covariance, floats(found.cost), strict=True
-            )
-        ]
+        return _fixes_under(self._grids[floor], self._means[floor], requests)
+
+
+def _fixes_under(grid: FloorGrid, means: Table, requests: list[FixRequest]) -> list[Fix]:
+    """The requests' posterior means when each receiver's mean RSSI per point is `means`."""
+    rows = padded(requests)
+    residuals = rows.excess[:, :, None] - means[rows.index]
+    found = posterior(grid, residuals, rows.inverse_sigma, rows.pulls)
+    return [
+        Fix(x, y, covariance, cost, [], [])
+        for x, y, covariance, cost in zip(
+            floats(found.x), floats(found.y), found.covariance, floats(found.cost), strict=True
+        )
+    ]
 
 
 def radio_oracle(site: Site, radio: TrueRadio, shadowing: bool) -> Engine:
@@ -109,7 +114,8 @@ class FittedPathLossFixes:
         noise_db: float,
     ) -> None:
         self._grids = grids
-        self._fitted = fitted
+        self._powers = np.array([[power] for power, _ in fitted], dtype=np.float32)
+        self._exponents = np.array([[exponent] for _, exponent in fitted], dtype=np.float32)
         self._noise_db = noise_db
 
     def request(self, tag: Tag, readings: Sequence[Reading]) -> FixRequest:
@@ -122,19 +128,15 @@ class FittedPathLossFixes:
         )
 
     def fixes(self, floor: int, requests: list[FixRequest]) -> list[Fix]:
-        """The posterior means under the fitted model at every grid point, a tag at a time."""
+        """The posterior means under the fitted model, at each tag's height."""
         grid = self._grids[floor]
-        fixes = []
-        for request in requests:
-            log_ranges = grid.log_ranges(request.height)
-            powers = np.array([power for power, _ in self._fitted], dtype=np.float32)[:, None]
-            exponents = np.array([n for _, n in self._fitted], dtype=np.float32)[:, None]
-            rows = padded([request])
-            means = (powers + exponents * log_ranges)[rows.index]
-            found = posterior(grid, rows.excess[:, :, None] - means, rows.inverse_sigma, rows.pulls)
-            x, y, cost = float(found.x[0]), float(found.y[0]), float(found.cost[0])
-            fixes.append(Fix(x, y, found.covariance[0], cost, [], []))
-        return fixes
+        return [
+            fix
+            for request in requests
+            for fix in _fixes_under(
+                grid, self._powers + self._exponents * grid.log_ranges(request.height), [request]
+            )
+        ]
 
 
 def fit_path_loss_to_truth(
@@ -146,15 +148,17 @@ def fit_path_loss_to_truth(
     time.
     """
     index = {r.id: i for i, r in enumerate(site.receivers)}
+    tags = {t.id for t in site.tags}
     rows: dict[int, list[tuple[float, float]]] = {i: [] for i in index.values()}
     for advert in adverts:
         i = index.get(advert.receiver)
-        if i is None or advert.tag not in {t.id for t in site.tags}:
+        if i is None or advert.tag not in tags:
             continue
         receiver, tag = site.receivers[i], site.tag(advert.tag)
         x, y = position(advert.tag, advert.time)
         squared = (x - receiver.x) ** 2 + (y - receiver.y) ** 2 + (receiver.z - tag.height) ** 2
-        rows[i].append((-5.0 * math.log10(max(squared, 0.25)), advert.rssi + receiver.rssi_offset))
+        log_range = -5.0 * math.log10(max(squared, MIN_SQUARED_RANGE))
+        rows[i].append((log_range, advert.rssi + receiver.rssi_offset))
     fitted, residuals = [], []
     for i in range(len(site.receivers)):
         if len(rows[i]) < 2:

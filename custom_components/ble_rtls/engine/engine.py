@@ -166,6 +166,7 @@ class Engine(StreamLocator[_TagState]):
             if floor in surveyed
         }
         self._survey_due = -math.inf
+        self._surveyed_path_loss = self._path_loss_of_surveys()
         # Fixes the self-calibration has yet to learn from: tag, declared 1 m power, receivers.
         self._lessons: list[tuple[str, float | None, list[int], Fix]] = []
         self._lessons_time = -math.inf
@@ -201,33 +202,36 @@ class Engine(StreamLocator[_TagState]):
         if self._surveys and now >= self._survey_due:
             self._survey_due = now + SURVEY_EVERY_S
             calibration = self.calibration
-            self._measure_from_survey()
+            if self._surveyed_path_loss is not None:
+                exponent, biases = self._surveyed_path_loss
+                calibration.measure_exponent(exponent)
+                if not self.beacons:  # receivers that hear each other keep their pairs' biases
+                    calibration.measure_biases(biases)
             for floor, survey in self._surveys.items():
                 self.grids[floor].correction = survey.corrections(
                     calibration.biases, calibration.exponent, self.site.path_loss.wall_loss_db
                 )
         return super().update(now, limit)
 
-    def _measure_from_survey(self) -> None:
-        """The exponent and biases the survey measures, held instead of learnt from fixes.
+    def _path_loss_of_surveys(self) -> tuple[float, dict[int, float]] | None:
+        """The exponent and biases the surveys measure, to hold instead of learning them.
 
-        Receivers that hear each other keep the biases their pairs measure.
+        Fixed by the survey's readings and the declared wall loss, so worked out once; None
+        when no survey pins them.
         """
+        wall_loss = self.site.path_loss.wall_loss_db
         fitted = [
             found
             for survey in self._surveys.values()
-            if (found := survey.path_loss(self.site.path_loss.wall_loss_db)) is not None
+            if (found := survey.path_loss(wall_loss)) is not None
         ]
         if not fitted:
-            return
+            return None
         readings = sum(count for _, _, count in fitted)
-        self.calibration.measure_exponent(
-            sum(exponent * count for _, exponent, count in fitted) / readings
-        )
-        if not self.beacons:
-            self.calibration.measure_biases(
-                {receiver: bias for biases, _, _ in fitted for receiver, bias in biases.items()}
-            )
+        exponent = sum(exponent * count for _, exponent, count in fitted) / readings
+        return exponent, {
+            receiver: bias for biases, _, _ in fitted for receiver, bias in biases.items()
+        }
 
     def _new_tag(self, tag_id: str) -> _TagState:
         tag = self.site.tag(tag_id)

@@ -11,7 +11,7 @@ lacks) plus a smooth field (shadowing), each point measured with some noise; far
 point the correction falls back to the constant. How large each part is, and how far the
 field reaches, differ between sites and surveys (an old survey, or one taken another way,
 is mostly noise), so they are the ones under which the survey's own deviations are most
-likely (the marginal likelihood, pooled over receivers). The grid's model takes the
+likely (each receiver's marginal likelihood). The grid's model takes the
 correction (grid.py), so the fixes and the self-calibration both see it.
 """
 
@@ -130,9 +130,11 @@ class SurveyMap:
         receivers = np.unique(self._receiver_of)
         if len(receivers) < MIN_SURVEY_RECEIVERS:
             return None
-        column = np.searchsorted(receivers, self._receiver_of)
         rows = len(self._rssi)
         unknowns = len(receivers) + len(self._count) + 1
+        if rows <= unknowns:
+            return None
+        column = np.searchsorted(receivers, self._receiver_of)
         design = np.zeros((rows + 1, unknowns))
         design[np.arange(rows), column] = 1.0
         design[np.arange(rows), len(receivers) + self._point_of] = 1.0
@@ -140,8 +142,6 @@ class SurveyMap:
         design[rows, : len(receivers)] = 1.0  # the gauge: biases average zero
         target = np.append(self._rssi + wall_loss * self._walls, 0.0)
         solution = np.linalg.lstsq(design, target, rcond=None)[0]
-        if rows <= unknowns:
-            return None
         residual = target - design @ solution
         variance = float(residual @ residual) / (rows + 1 - unknowns)
         spread = np.linalg.pinv(design.T @ design)[-1, -1] * variance
@@ -173,9 +173,7 @@ class SurveyMap:
             if choose:
                 self.priors[int(receiver)] = _likeliest(xs, ys, deviation[mine])
             prior = self.priors[int(receiver)]
-            covariance = _kernel(xs, ys, xs, ys, prior)
-            covariance[np.diag_indices_from(covariance)] += prior.noise_db**2
-            weights = np.linalg.solve(covariance, deviation[mine])
+            weights = np.linalg.solve(_measured(xs, ys, prior), deviation[mine])
             table[receiver] = _kernel(grid_xs, grid_ys, xs, ys, prior) @ weights
         self._table, self._table_for = table, deviation.copy()
         return table
@@ -188,19 +186,21 @@ def _moved(deviation: Matrix, before: Matrix | None) -> float:
 
 def _likeliest(xs: Matrix, ys: Matrix, deviation: Matrix) -> Prior:
     """The prior under which one receiver's deviations at the survey points are most likely."""
-    squared = (xs[:, None] - xs[None, :]) ** 2 + (ys[:, None] - ys[None, :]) ** 2
     best, best_score = PRIORS[0], -np.inf
     for prior in PRIORS:
-        covariance = prior.bias_db**2 + prior.field_db**2 * np.exp(
-            squared / (-2.0 * prior.length_m**2)
-        )
-        covariance[np.diag_indices_from(covariance)] += prior.noise_db**2
-        factor = np.linalg.cholesky(covariance)
+        factor = np.linalg.cholesky(_measured(xs, ys, prior))
         solved = np.linalg.solve(factor, deviation)
         score = -float(solved @ solved) / 2.0 - float(np.log(np.diag(factor)).sum())
         if score > best_score:
             best, best_score = prior, score
     return best
+
+
+def _measured(xs: Matrix, ys: Matrix, prior: Prior) -> Matrix:
+    """The covariance (dB^2) of one receiver's deviations as measured at the survey points."""
+    covariance = _kernel(xs, ys, xs, ys, prior)
+    covariance[np.diag_indices_from(covariance)] += prior.noise_db**2
+    return covariance
 
 
 def _kernel(ax: Matrix, ay: Matrix, bx: Matrix, by: Matrix, prior: Prior) -> Matrix:
