@@ -204,7 +204,7 @@ def test_unknown_receiver_is_skipped_and_counted(tmp_path: Path) -> None:
     accepted = [engine.observe(a) for a in read_adverts(path)]
     assert accepted == [True, False, False]
     assert engine.unknown_receivers == {"ghost": 2}
-    (estimate,) = engine.update(1.2)
+    (estimate,) = engine.update(1.5)
     assert estimate.method == "proximity" and math.isfinite(estimate.accuracy)
 
 
@@ -304,3 +304,25 @@ def test_any_adverts_give_finite_estimates(
         engine.observe(Advert(now, receiver, tag, rssi))
         for estimate in engine.update(now):
             assert all(math.isfinite(v) for v in (estimate.x, estimate.y, estimate.accuracy))
+
+
+@pytest.mark.parametrize(
+    ("first_heard", "first_fix"),
+    [(0.1, 0.6), (0.7, 1.0)],  # half a second of adverts, or the next beat if sooner
+)
+def test_a_new_tags_first_fix_waits_for_the_receivers_it_is_heard_by(
+    first_heard: float, first_fix: float
+) -> None:
+    engine = Engine(parse_site(GOOD))
+    heard = [(first_heard, "a"), (first_heard + 0.01, "b"), (first_heard + 0.02, "c")]
+    fixes = []
+    for time, receiver in heard:
+        engine.observe(Advert(time, receiver, "t", -70.0))
+        fixes += engine.update(time)
+    assert fixes == []  # one or two packets in, it is not yet placed
+    assert engine.update(first_fix - 0.01) == []
+    (estimate,) = engine.update(first_fix)
+    assert estimate.receivers == 3 and estimate.method == "multilateration"
+    beat = math.floor(first_fix) + 1.0  # then on the common beat
+    assert engine.update(beat - 0.05) == []
+    assert len(engine.update(beat)) == 1

@@ -276,16 +276,21 @@ async def test_large_site_ticks_in_batches_and_stops_mid_tick(
         located = sum(1 for view in coordinator.tags.values() if view.estimate is not None)
         assert located == load.tags
 
-        for receiver, address, rssi in next(site.seconds(1)):
+        # Heard again after a minute's silence: new tags, first fixed at the next tick.
+        again = site.seconds(2)
+        for receiver, address, rssi in next(again):
             proxies[receiver].hear(address, rssi)
-        tick = hass.async_create_task(coordinator.async_process(now + 60.0))
+        await coordinator.async_process(now + 60.0)
+        for receiver, address, rssi in next(again):
+            proxies[receiver].hear(address, rssi)
+        tick = hass.async_create_task(coordinator.async_process(now + 61.0))
         await asyncio.sleep(0)  # the tick has done its first batch and yielded
-        await coordinator.async_process(now + 61.0)  # overlapping: skipped
+        await coordinator.async_process(now + 62.0)  # overlapping: skipped
         assert await hass.config_entries.async_unload(entry.entry_id)
         await tick
         published = [view.published_at for view in coordinator.tags.values()]
-        assert LOCATE_BATCH <= published.count(now + 60.0) < load.tags
-        assert now + 61.0 not in published
+        assert LOCATE_BATCH <= published.count(now + 61.0) < load.tags
+        assert now + 62.0 not in published
     finally:
         unregister()
 

@@ -37,7 +37,7 @@ def test_the_fingerprint_match_averages_the_nearest_points_in_db() -> None:
     locator = FingerprintMatch(Site(RECEIVERS, survey=survey))
     for receiver, rssi in (("a", -50.0), ("b", -70.0), ("c", -70.0)):
         locator.observe(Advert(0.0, receiver, "tag", rssi))
-    (estimate,) = locator.update(0.0)
+    (estimate,) = locator.update(0.5)
     # Exactly the first point's readings: its weight dwarfs the others'.
     assert (estimate.x, estimate.y) == pytest.approx((1.0, 1.0), abs=1e-3)
 
@@ -85,7 +85,7 @@ def test_the_truth_fitted_oracle_recovers_each_receivers_path_loss() -> None:
     engine = truth_fitted_oracle(site, fitted, 2.0)
     for advert in adverts[:3]:
         engine.observe(advert)
-    (estimate,) = engine.update(0.0)
+    (estimate,) = engine.update(0.5)
     assert math.hypot(estimate.x - 2.0, estimate.y - 3.0) < 1.0
 
 

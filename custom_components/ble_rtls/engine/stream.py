@@ -18,6 +18,11 @@ from .site import Site
 
 type Method = Literal["multilateration", "proximity", "baseline"]
 
+# A tag's first fix waits until it has been heard this long (or the next beat, whichever comes
+# first): the first advert alone is one receiver's packet, and a tag placed in a room from it
+# changes zone as soon as the rest arrive.
+FIRST_FIX_AFTER_S = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
@@ -41,6 +46,7 @@ class TagStream:
     windows: dict[int, RssiWindow] = field(default_factory=dict)
     next_due: float = -math.inf
     last_heard: float = -math.inf
+    first_heard: float = -math.inf
 
 
 class StreamLocator[S: TagStream]:
@@ -78,10 +84,11 @@ class StreamLocator[S: TagStream]:
         window.add(advert.time, rssi)
         self._observed(state, index, rssi)
         if advert.time - state.last_heard > self.window:
-            # Due at once (a row in the second it is first heard, as the replay format asks),
-            # then on the interval's beat, common to all tags, so they are due at the same
-            # updates and fixed together.
+            # Due after FIRST_FIX_AFTER_S but no later than the next beat (within a second of
+            # being heard, as the replay format asks), then on the interval's beat, common to
+            # all tags, so they are due at the same updates and fixed together.
             state.next_due = math.floor(advert.time / self.emit_interval) * self.emit_interval
+            state.first_heard = advert.time
         state.last_heard = advert.time
         return True
 
@@ -105,7 +112,13 @@ class StreamLocator[S: TagStream]:
         """The tags due at `now`, each moved on to its next due time as it is taken."""
         interval = self.emit_interval
         for tag_id, state in self.tags.items():
-            if now >= state.next_due and now - state.last_heard <= self.window:
+            if (
+                now >= state.next_due
+                and now - state.last_heard <= self.window
+                and (
+                    now - state.first_heard >= FIRST_FIX_AFTER_S or now >= state.next_due + interval
+                )
+            ):
                 state.next_due += interval * (math.floor((now - state.next_due) / interval) + 1.0)
                 yield tag_id, state
 
