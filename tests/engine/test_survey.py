@@ -135,8 +135,8 @@ def test_a_recording_over_several_floors_is_benched_as_it_is(tmp_path: Path) -> 
     """Its truth has no floors to place stops on, so it gets no survey of stops."""
     folder = write_simulation(tmp_path / "two-floors", "office", 5.0, seed=1)
     names = [d.name for d in default_datasets([folder], 5.0, 1, survey_spacing=6.0)]
-    assert names[-1] == "two-floors"
-    assert names[:-1] == [f"simulated {s}, surveyed every 6 m" for s in SCENARIOS]
+    assert names[0] == "two-floors"  # recordings first
+    assert names[1:] == [f"simulated {s}, surveyed every 6 m" for s in SCENARIOS]
 
 
 def test_the_survey_measures_the_exponent_and_biases_and_the_engine_holds_them() -> None:

@@ -111,6 +111,8 @@ def test_families_are_benched_and_tabled_with_their_worst_seed() -> None:
     assert list(results) == list(FAMILIES)
     text = family_table(results)
     assert text.count("\n") == len(FAMILIES) + 1
-    engine, strongest = results["house"][0]
-    assert (engine.method, strongest.method) == ("engine", "strongest receiver")
-    assert engine.rows > 0 and strongest.rows > 0
+    run = results["house"][0]
+    methods = (run.engine.method, run.strongest.method, run.oracle.method)
+    assert methods == ("engine", "strongest receiver", "oracle: true radio")
+    assert run.engine.rows > 0 and run.strongest.rows > 0 and run.oracle.rows > 0
+    assert run.margin(run.strongest) == 0.0

@@ -465,3 +465,11 @@ def test_simulate_can_survey_the_rooms_and_replay_reads_the_survey(tmp_path: Pat
     out = tmp_path / "POSITIONS.csv"
     assert _replay_cli(folders["5"], folders["5"] / "ADVERTS.csv", out) == 0
     assert len(_rows(out)) > 100
+
+
+def test_bench_refuses_a_bad_recording_before_simulating_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "--data", str(tmp_path / "missing"), "--families", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "bench: simulated" not in err
