@@ -16,6 +16,8 @@ from ble_rtls_proxy.config import ProxyConfig
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
+from ble_rtls_lab.hass.bleak_devices import ble_device
+
 TICK = 0.01
 
 
@@ -32,8 +34,7 @@ class SyntheticRadio:
         self.callback = detection_callback
         self.rate = rate
         self.devices = [
-            BLEDevice(f"C0:FF:EE:00:{i // 256:02X}:{i % 256:02X}", None, None, -70)
-            for i in range(tags)
+            ble_device(f"C0:FF:EE:00:{i // 256:02X}:{i % 256:02X}", -70) for i in range(tags)
         ]
         self.generated = 0
         self._task: asyncio.Task[None] | None = None

@@ -50,14 +50,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
     )
     await phones.async_load()
     await coordinator.async_load_calibration()
-    entry.runtime_data = runtime = SiteRuntime(coordinator, phones, battery)
-    dr.async_get(hass).async_get_or_create(
+    site_device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, entry.entry_id)},
         name=entry.title,
         manufacturer="BLE RTLS",
         model="Site",
     )
+    entry.runtime_data = runtime = SiteRuntime(coordinator, phones, battery, site_device)
     _remove_stale_devices(hass, entry, runtime)
     for receiver_id in coordinator.receivers:  # a Pi proxy placed here is no longer unplaced
         ir.async_delete_issue(hass, DOMAIN, unplaced_issue_id(receiver_id))
@@ -108,4 +108,4 @@ def _remove_stale_devices(
     registry = dr.async_get(hass)
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not device.identifiers & current:
-            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+            registry.async_remove_device(device.id)

@@ -34,6 +34,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
+from .compat import device_by_identifier
 from .const import (
     CALIBRATION_SAVE_PERIOD,
     CONF_LOCATE_INTERVAL,
@@ -501,8 +502,10 @@ class SiteCoordinator:
         """The HA device of a tag or phone (cached: events carry it for device triggers)."""
         key = f"{kind}_{item_id}"
         if self._device_ids.get(key) is None:
-            device = dr.async_get(self.hass).async_get_device(
-                identifiers={device_identifier(self.entry_id, kind, item_id)}
+            device = device_by_identifier(
+                dr.async_get(self.hass),
+                device_identifier(self.entry_id, kind, item_id),
+                self.entry_id,
             )
             self._device_ids[key] = device.id if device else None
         return self._device_ids[key]

@@ -1,14 +1,15 @@
-"""Trackers per tag (state: its zone, else home / not_home) and per companion phone.
+"""Trackers per tag (state: home on site, not_home when missing) and per companion phone.
 
-A phone's tracker shows its GPS, or indoors the person's tag when that is fresher and finer.
+A tag's room is its Zone sensor: a tracker's state names only zones HA knows. A phone's
+tracker shows its GPS, or indoors the person's tag when that is fresher and finer.
 """
 
 from __future__ import annotations
 
 import math
 
-from homeassistant.components.device_tracker.config_entry import TrackerEntity
 from homeassistant.components.device_tracker.const import SourceType
+from homeassistant.components.zone import ENTITY_ID_HOME
 from homeassistant.const import STATE_HOME, STATE_NOT_HOME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import EntityDescription
@@ -16,6 +17,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 from homeassistant.util import dt as dt_util
 
+from .compat import TRACKER_HAS_IN_ZONES, TrackerEntity
 from .const import ATTR_FLOOR, ATTR_X, ATTR_Y, ATTR_ZONE
 from .engine import Estimate
 from .entity import BleRtlsEntity
@@ -81,17 +83,33 @@ class TagTracker(BleRtlsEntity, TrackerEntity, RestoreEntity):
             ),
         )
 
-    @property
-    def location_name(self) -> str | None:
-        """The zone's name; home when on site outside any zone; not_home when missing."""
+    def _on_site(self) -> bool | None:
+        """Whether the tag is on site; None before its first fix or on an anchored site.
+
+        An anchored site's tags are placed by their latitude and longitude.
+        """
         view = self._view
         if view.missing:
-            return STATE_NOT_HOME
-        if view.estimate is None:
+            return False
+        if view.estimate is None or self._lat_lon() is not None:
             return None
-        if view.zone is not None:
-            return self.coordinator.zones[view.zone].name
-        return STATE_HOME
+        return True
+
+    if TRACKER_HAS_IN_ZONES:
+
+        @property
+        def in_zones(self) -> list[str] | None:
+            """Home while on site, no zone when missing."""
+            on_site = self._on_site()
+            return None if on_site is None else [ENTITY_ID_HOME] if on_site else []
+
+    else:
+
+        @property
+        def location_name(self) -> str | None:
+            """Home while on site, not_home when missing (before HA had `in_zones`)."""
+            on_site = self._on_site()
+            return None if on_site is None else STATE_HOME if on_site else STATE_NOT_HOME
 
     @property
     def latitude(self) -> float | None:
@@ -159,12 +177,6 @@ class PhoneTracker(BleRtlsEntity, TrackerEntity):
         """1-sigma radius of the best fix, whole metres."""
         fix = self._phones.fix(self._item_id)
         return 0 if fix is None else max(1, round(fix.accuracy))
-
-    @property
-    def battery_level(self) -> int | None:
-        """The phone's battery, as last reported."""
-        battery = self._phones.phones[self._item_id].battery
-        return None if battery is None else round(battery)
 
     @property
     def extra_state_attributes(self) -> dict[str, object]:

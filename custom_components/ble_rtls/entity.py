@@ -10,7 +10,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 
-from .const import DOMAIN
+from .compat import via_device
 from .ids import device_identifier, signal, unique_id
 from .runtime import SiteRuntime
 
@@ -55,8 +55,8 @@ class BleRtlsEntity(Entity):
             manufacturer="BLE RTLS",
             model=MODELS[kind],
             suggested_area=area.name if area else None,
-            via_device=(DOMAIN, coordinator.entry_id),
         )
+        self._attr_device_info.update(via_device(runtime.site_device))
 
     async def async_added_to_hass(self) -> None:
         """Follow the coordinator's signal for this item; unloading disconnects it."""

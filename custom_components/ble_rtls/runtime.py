@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.helpers.device_registry import DeviceEntry
 
 from .battery import BatteryReader
 from .coordinator import SiteCoordinator
@@ -19,11 +20,12 @@ type BleRtlsConfigEntry = ConfigEntry[SiteRuntime]
 
 @dataclass(frozen=True, slots=True)
 class SiteRuntime:
-    """The site's coordinator, its companion phones and its tags' battery reader."""
+    """The site's coordinator, phones, tags' battery reader and device (its items' parent)."""
 
     coordinator: SiteCoordinator
     phones: PhoneHub
     battery: BatteryReader
+    site_device: DeviceEntry
 
     def item_name(self, kind: str, item_id: str) -> str:
         """Display name of a tag, zone, receiver or phone."""

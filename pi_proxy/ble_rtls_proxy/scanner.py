@@ -50,8 +50,17 @@ def adapter_address(adapter: str, root: Path = SYS_BLUETOOTH) -> str:
 def passive_arguments() -> dict[str, Any]:
     """BlueZ passive scanning needs patterns; these match every advert that has flags."""
     from bleak.assigned_numbers import AdvertisementDataType  # noqa: PLC0415
-    from bleak.backends.bluezdbus.advertisement_monitor import OrPattern  # noqa: PLC0415
-    from bleak.backends.bluezdbus.scanner import BlueZScannerArgs  # noqa: PLC0415
+
+    try:  # bleak 1 and later
+        from bleak.args.bluez import (  # type: ignore[import-not-found,unused-ignore] # noqa: PLC0415
+            BlueZScannerArgs,
+            OrPattern,
+        )
+    except ImportError:  # bleak 0.22, as Home Assistant 2025.4 pins it
+        from bleak.backends.bluezdbus.advertisement_monitor import (  # noqa: PLC0415
+            OrPattern,
+        )
+        from bleak.backends.bluezdbus.scanner import BlueZScannerArgs  # noqa: PLC0415
 
     patterns: list[OrPattern | tuple[int, AdvertisementDataType, bytes]] = [
         OrPattern(0, AdvertisementDataType.FLAGS, bytes([flags])) for flags in (2, 6, 0x1A)

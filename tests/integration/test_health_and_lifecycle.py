@@ -72,7 +72,9 @@ async def test_silent_receiver_raises_and_clears_a_repair(
     online = hass.states.get("binary_sensor.proxy_2_online")
     assert online is not None and online.state == "off"
     tracker = hass.states.get("device_tracker.forklift")
-    assert tracker is not None and tracker.state == "Left room"  # three proxies still locate
+    assert (
+        tracker is not None and tracker.state == "home" and tracker.attributes["zone"] == "left"
+    )  # three proxies still locate
     rate = hass.states.get("sensor.proxy_2_tag_adverts_per_second")
     assert rate is not None and rate.state == "unavailable"
     ours = "custom_components.ble_rtls.coordinator"
@@ -163,7 +165,7 @@ async def test_reload_action_and_restart_restore(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     tracker = hass.states.get("device_tracker.forklift")
-    assert tracker is not None and tracker.state == "Right room"
+    assert tracker is not None and tracker.state == "home" and tracker.attributes["zone"] == "right"
     assert tracker.attributes["x"] == 16.0
     occupancy = hass.states.get("sensor.right_room_occupancy")
     assert occupancy is not None and occupancy.state == "1"
@@ -207,7 +209,9 @@ async def test_damaged_last_positions_are_not_restored_and_the_tags_still_load(
     walker = Walker(hass, entry, proxies)
     await walker.walk(TAG_MAC, (16.0, 5.0), (16.0, 5.0), 10)
     forklift = hass.states.get("device_tracker.forklift")
-    assert forklift is not None and forklift.state == "Right room"
+    assert (
+        forklift is not None and forklift.state == "home" and forklift.attributes["zone"] == "right"
+    )
 
 
 async def test_a_corrupt_stored_site_fails_setup_and_is_kept(
@@ -247,7 +251,7 @@ async def test_a_corrupt_stored_site_fails_setup_and_is_kept(
 async def test_anchored_site_puts_tags_on_the_map(hass: HomeAssistant, walker: Walker) -> None:
     await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 8)
     tracker = hass.states.get("device_tracker.forklift")
-    assert tracker is not None and tracker.state == "Left room"
+    assert tracker is not None and tracker.attributes["zone"] == "left"
     assert tracker.attributes["latitude"] == pytest.approx(52.0 + 5.0 / 111_195, abs=2e-5)
     assert tracker.attributes["longitude"] == pytest.approx(4.0 + 4.0 / 68_460, abs=3e-5)
     assert tracker.attributes["gps_accuracy"] >= 1
@@ -323,4 +327,4 @@ async def test_a_restart_keeps_a_tag_on_a_boundary_in_its_room(
     await walker.walk(TAG_MAC, (10.0, 5.0), (10.0, 5.0), 60)
     assert crossings == []
     tracker = hass.states.get("device_tracker.forklift")
-    assert tracker is not None and tracker.state == room
+    assert tracker is not None and tracker.state == "home" and tracker.attributes["zone"] == zone

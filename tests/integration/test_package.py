@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,20 @@ def test_every_platform_sets_parallel_updates() -> None:
     for platform in ("binary_sensor", "device_tracker", "image", "sensor"):
         source = (PACKAGE / f"{platform}.py").read_text(encoding="utf-8")
         assert re.search(r"^PARALLEL_UPDATES = 0$", source, re.M), platform
+
+
+def test_home_assistant_logs_no_deprecation_of_ours_on_import() -> None:
+    """What HA deprecates breaks in a later release; some of it is logged when our classes are
+    defined (so in a fresh process: these tests import them before any test runs)."""
+    modules = sorted(
+        f"custom_components.ble_rtls.{path.stem}"
+        for path in (ROOT / "custom_components" / "ble_rtls").glob("*.py")
+    )
+    script = "import logging, sys; logging.basicConfig(level=logging.WARNING)\n" + "".join(
+        f"import {module}\n" for module in modules
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    named = [line for line in result.stderr.splitlines() if "ble_rtls" in line]
+    assert not named, named

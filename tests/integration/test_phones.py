@@ -8,7 +8,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
 from ble_rtls_lab.hass.proxies import SimulatedProxy
+from custom_components.ble_rtls.compat import device_by_identifier
 from custom_components.ble_rtls.const import DOMAIN
 from custom_components.ble_rtls.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ble_rtls.identity import ibeacon_payload
@@ -69,6 +70,20 @@ async def app(
     await hass.async_add_executor_job(companion.close)
 
 
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Callable[[str], Outbox]]:
+    """Outboxes for hand-driven senders, closed after the test."""
+    opened: list[Outbox] = []
+
+    def open_outbox(name: str) -> Outbox:
+        opened.append(Outbox(tmp_path / name))
+        return opened[-1]
+
+    yield open_outbox
+    for box in opened:
+        box.close()
+
+
 def post(pairing: Pairing, body: bytes, headers: dict[str, str]) -> requests.Response:
     return requests.post(pairing.endpoint, data=body, headers=headers, timeout=5)
 
@@ -105,7 +120,7 @@ async def test_panic_fires_once_and_turns_the_sensor_on_until_cancelled(
     app: Companion,
     pairing: Pairing,
     events: Callable[[str], list[dict[str, Any]]],
-    tmp_path: Path,
+    outbox: Callable[[str], Outbox],
 ) -> None:
     panics, cancels = events("ble_rtls_panic"), events("ble_rtls_panic_cancelled")
     sensor = entity_id(hass, phone_entry, "binary_sensor", "panic")
@@ -120,8 +135,10 @@ async def test_panic_fires_once_and_turns_the_sensor_on_until_cancelled(
     assert event["latitude"] == pytest.approx(52.0003)
     assert event["source"] == "gps"
     assert "openstreetmap.org" in event["map_url"]
-    device = dr.async_get(hass).async_get_device(
-        identifiers={device_identifier(phone_entry.entry_id, "phone", "alice")}
+    device = device_by_identifier(
+        dr.async_get(hass),
+        device_identifier(phone_entry.entry_id, "phone", "alice"),
+        phone_entry.entry_id,
     )
     assert device is not None and event["device_id"] == device.id
     notifications = persistent_notification._async_get_or_create_notifications(hass)
@@ -129,7 +146,7 @@ async def test_panic_fires_once_and_turns_the_sensor_on_until_cancelled(
     assert app.status().link.panic == {"id": panic_id, "state": "active"}
 
     # The same panic again (the app retrying after losing the answer): acked, not re-fired.
-    retry_box = Outbox(tmp_path / "retry.sqlite3")
+    retry_box = outbox("retry.sqlite3")
     retry_box.add({"id": panic_id, "type": "panic", "time": time.time()})
     retry = Sender(retry_box, pairing, **FAST)
     assert await hass.async_add_executor_job(retry.send_once)
@@ -155,8 +172,10 @@ async def test_acknowledge_action_clears_the_alarm_and_tells_the_phone(
     sensor = entity_id(hass, phone_entry, "binary_sensor", "panic")
     panic_id = app.raise_panic()
     await until(lambda: hass.states.get(sensor).state == "on")  # type: ignore[union-attr]
-    device = dr.async_get(hass).async_get_device(
-        identifiers={device_identifier(phone_entry.entry_id, "phone", "alice")}
+    device = device_by_identifier(
+        dr.async_get(hass),
+        device_identifier(phone_entry.entry_id, "phone", "alice"),
+        phone_entry.entry_id,
     )
     assert device is not None
     response = await hass.services.async_call(
@@ -179,8 +198,10 @@ async def test_acknowledge_action_clears_the_alarm_and_tells_the_phone(
 async def test_acknowledge_refuses_a_device_that_is_not_a_phone(
     hass: HomeAssistant, phone_entry: MockConfigEntry
 ) -> None:
-    device = dr.async_get(hass).async_get_device(
-        identifiers={device_identifier(phone_entry.entry_id, "tag", "forklift")}
+    device = device_by_identifier(
+        dr.async_get(hass),
+        device_identifier(phone_entry.entry_id, "tag", "forklift"),
+        phone_entry.entry_id,
     )
     assert device is not None
     with pytest.raises(ServiceValidationError) as err:
@@ -241,7 +262,7 @@ async def test_alarm_and_panic_ids_survive_a_restart(
     app: Companion,
     pairing: Pairing,
     events: Callable[[str], list[dict[str, Any]]],
-    tmp_path: Path,
+    outbox: Callable[[str], Outbox],
 ) -> None:
     panics = events("ble_rtls_panic")
     sensor = entity_id(hass, phone_entry, "binary_sensor", "panic")
@@ -250,7 +271,7 @@ async def test_alarm_and_panic_ids_survive_a_restart(
     assert await hass.config_entries.async_reload(phone_entry.entry_id)
     await hass.async_block_till_done()
     assert hass.states.get(sensor).state == "on"  # type: ignore[union-attr]
-    retry_box = Outbox(tmp_path / "retry.sqlite3")
+    retry_box = outbox("retry.sqlite3")
     retry_box.add({"id": panic_id, "type": "panic", "time": time.time()})
     assert await hass.async_add_executor_job(Sender(retry_box, pairing, **FAST).send_once)
     await hass.async_block_till_done()
@@ -410,8 +431,10 @@ async def test_panic_blueprint_notifies_every_chosen_device_once(
         async_mock_service(hass, "notify", "dad"),
         async_mock_service(hass, "notify", "guard"),
     )
-    phone = dr.async_get(hass).async_get_device(
-        identifiers={device_identifier(phone_entry.entry_id, "phone", "alice")}
+    phone = device_by_identifier(
+        dr.async_get(hass),
+        device_identifier(phone_entry.entry_id, "phone", "alice"),
+        phone_entry.entry_id,
     )
     assert phone is not None
     inputs = {"phones": [phone.id], "notify_actions": ["notify.dad", "notify.guard"]}
@@ -439,10 +462,10 @@ async def test_a_phone_with_a_wrong_clock_still_gets_its_alarm_through(
     phone_entry: MockConfigEntry,
     pairing: Pairing,
     events: Callable[[str], list[dict[str, Any]]],
-    tmp_path: Path,
+    outbox: Callable[[str], Outbox],
 ) -> None:
     panics = events("ble_rtls_panic")
-    box = Outbox(tmp_path / "outbox.sqlite3")
+    box = outbox("outbox.sqlite3")
     box.add(message("panic", time.time()))
     an_hour_fast = Sender(box, pairing, clock=lambda: time.time() + 3600, **FAST)
     assert await hass.async_add_executor_job(an_hour_fast.send_once)

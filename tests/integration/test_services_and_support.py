@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.ble_rtls.compat import device_by_identifier
 from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
 from custom_components.ble_rtls.device_trigger import async_get_trigger_capabilities
 from custom_components.ble_rtls.engine.adverts import read_adverts
@@ -41,8 +42,8 @@ ROOT = Path(__file__).parents[2]
 
 
 def _device(hass: HomeAssistant, entry: MockConfigEntry, kind: str, item_id: str) -> str:
-    device = dr.async_get(hass).async_get_device(
-        identifiers={device_identifier(entry.entry_id, kind, item_id)}
+    device = device_by_identifier(
+        dr.async_get(hass), device_identifier(entry.entry_id, kind, item_id), entry.entry_id
     )
     assert device is not None
     return device.id

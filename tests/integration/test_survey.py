@@ -16,6 +16,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.ble_rtls.compat import device_by_identifier
 from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
 from custom_components.ble_rtls.ids import device_identifier
 from custom_components.ble_rtls.site_config import replace_item
@@ -36,8 +37,8 @@ def site_document() -> dict[str, Any]:
 
 
 def _tag(hass: HomeAssistant, entry: MockConfigEntry, tag_id: str) -> str:
-    device = dr.async_get(hass).async_get_device(
-        identifiers={device_identifier(entry.entry_id, "tag", tag_id)}
+    device = device_by_identifier(
+        dr.async_get(hass), device_identifier(entry.entry_id, "tag", tag_id), entry.entry_id
     )
     assert device is not None
     return device.id

@@ -37,7 +37,7 @@ async def test_tag_follows_path_and_fires_one_event_per_crossing(
     crossings = events(EVENT_ZONE_CHANGED)
     await walker.walk(TAG_MAC, (4.0, 5.0), (4.0, 5.0), 10)
     tracker = hass.states.get("device_tracker.forklift")
-    assert tracker is not None and tracker.state == "Left room"
+    assert tracker is not None and tracker.state == "home" and tracker.attributes["zone"] == "left"
     x, y = _position(hass, "device_tracker.forklift")
     assert abs(x - 4.0) < 2.0 and abs(y - 5.0) < 2.0
 
@@ -45,7 +45,7 @@ async def test_tag_follows_path_and_fires_one_event_per_crossing(
     await walker.walk(TAG_MAC, (16.0, 5.0), (16.0, 5.0), 90)
 
     tracker = hass.states.get("device_tracker.forklift")
-    assert tracker is not None and tracker.state == "Right room"
+    assert tracker is not None and tracker.state == "home" and tracker.attributes["zone"] == "right"
     x, y = _position(hass, "device_tracker.forklift")
     assert abs(x - 16.0) < 2.0 and abs(y - 5.0) < 2.0
     assert [(e["from_zone"], e["to_zone"]) for e in crossings] == [
@@ -97,7 +97,7 @@ async def test_a_longer_locate_interval_locates_less_often_and_still_follows(
         ("left", "right"),
     ]
     tracker = hass.states.get("device_tracker.forklift")
-    assert tracker is not None and tracker.state == "Right room"
+    assert tracker is not None and tracker.state == "home" and tracker.attributes["zone"] == "right"
 
 
 async def test_stationary_tag_on_a_boundary_publishes_rarely(
@@ -116,7 +116,7 @@ async def test_stationary_tag_on_a_boundary_publishes_rarely(
     assert [c["to_zone"] for c in crossings[placed:]] in ([], ["right"])
     assert len(crossings) <= 2
     tracker = hass.states.get("device_tracker.forklift")
-    assert tracker is not None and tracker.state == "Right room"
+    assert tracker is not None and tracker.state == "home" and tracker.attributes["zone"] == "right"
     # The first fix and a move or two: moves inside twice the accuracy radius are not news
     # (it was 8 when half the radius was).
     assert len(changes) <= 3
@@ -145,10 +145,10 @@ async def test_ibeacon_tag_followed_across_rotating_addresses(
     payload = {0x004C: ibeacon_payload(BEACON)}
     await walker.walk("5A:00:00:00:00:01", (15.0, 5.0), (15.0, 5.0), 8, manufacturer_data=payload)
     state = hass.states.get("device_tracker.phone")
-    assert state is not None and state.state == "Right room"
+    assert state is not None and state.state == "home" and state.attributes["zone"] == "right"
     await walker.walk("5A:00:00:00:00:02", (4.0, 5.0), (4.0, 5.0), 20, manufacturer_data=payload)
     state = hass.states.get("device_tracker.phone")
-    assert state is not None and state.state == "Left room"
+    assert state is not None and state.state == "home" and state.attributes["zone"] == "left"
     for proxy in walker.proxies.values():
         proxy.detach()
     await walker.step({})
@@ -168,7 +168,7 @@ async def test_irk_tag_resolved_fromprivate_addresses(hass: HomeAssistant, walke
     await walker.walk(private_address(IRK, 0x2345), (4.0, 5.0), (4.0, 5.0), 8)
     await walker.walk(stranger, (16.0, 5.0), (16.0, 5.0), 3)
     state = hass.states.get("device_tracker.watch")
-    assert state is not None and state.state == "Left room"
+    assert state is not None and state.state == "home" and state.attributes["zone"] == "left"
     assert stranger not in walker.coordinator.tracked_addresses()
 
 
@@ -252,6 +252,6 @@ async def test_receivers_that_hear_each_other_measure_their_biases(
     assert "EE:00:00:00:00:01" not in json.dumps(diagnostics)  # a beacon is an address too
     assert set(engine.tags) == {"forklift"}
     tracker = hass.states.get("device_tracker.forklift")
-    assert tracker is not None and tracker.state == "Left room"
+    assert tracker is not None and tracker.state == "home" and tracker.attributes["zone"] == "left"
     exported = {advert.tag for advert in walker.coordinator.recent_adverts}
     assert exported == {"forklift", *(str(r.beacon) for r in receivers)}

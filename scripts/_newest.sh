@@ -1,0 +1,103 @@
+# Sourced by scripts/test: the newest Home Assistant stack (requirements_newest.txt) runs on
+# Python 3.14, which Debian sid has and these machines do not. A sid chroot is made once per
+# machine with debootstrap (about a minute, 0.8 GB), its venv installed from
+# requirements_newest.txt (about a minute, 1.4 GB) and reinstalled when that file changes; the
+# repository is bind-mounted at the same path inside, so paths agree. Needs root (or sudo).
+set -euo pipefail
+
+newest_dir() {
+    echo "${BLE_RTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ble-rtls}/sid-python3.14"
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# The Debian mirror the host already uses.
+debian_mirror() {
+    local uri
+    uri=$(grep -h -m1 -E '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+        | head -n1 | sed -E 's/^URIs:[[:space:]]*//; s/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?//; s/[[:space:]].*$//')
+    echo "${uri:-http://deb.debian.org/debian}"
+}
+
+ensure_debootstrap() {
+    if command -v debootstrap >/dev/null 2>&1; then
+        return
+    fi
+    echo "Installing Debian's debootstrap package" >&2
+    if ! DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q debootstrap >/dev/null 2>&1; then
+        as_root apt-get update -q >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q debootstrap >/dev/null
+    fi
+}
+
+# Runs a command inside the chroot with a clean environment (the host's pip settings point at
+# files the chroot does not have).
+in_chroot() {
+    local dir="$1"
+    shift
+    as_root chroot "$dir" /usr/bin/env -i PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
+        PIP_CERT=/etc/ssl/certs/ca-certificates.crt "$@"
+}
+
+ensure_newest_stack() {
+    local root="$1"
+    local dir
+    dir="$(newest_dir)"
+    if [ ! -x "$dir/usr/bin/python3.14" ]; then
+        ensure_debootstrap
+        echo "Making a Debian sid chroot with Python 3.14 in $dir (about a minute)" >&2
+        as_root rm -rf "$dir.partial"
+        mkdir -p "$(dirname "$dir")"
+        if ! as_root debootstrap --variant=minbase \
+                --include=python3.14,python3.14-venv,python3.14-dev,build-essential,ca-certificates \
+                sid "$dir.partial" "$(debian_mirror)" >"$(dirname "$dir")/debootstrap.log" 2>&1; then
+            tail -20 "$(dirname "$dir")/debootstrap.log" >&2
+            echo "error: debootstrap failed; full log in $(dirname "$dir")/debootstrap.log" >&2
+            exit 1
+        fi
+        # The host's own certificate authorities (a registry behind a proxy needs them).
+        if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+            as_root cp /usr/local/share/ca-certificates/*.crt "$dir.partial/usr/local/share/ca-certificates/"
+        fi
+        in_chroot "$dir.partial" update-ca-certificates >/dev/null
+        in_chroot "$dir.partial" python3.14 -m venv /opt/venv
+        as_root mv "$dir.partial" "$dir"
+    fi
+    local stamp="$dir/opt/venv/.requirements.sha256"
+    local wanted
+    wanted=$(sha256sum "$root/requirements_newest.txt" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        echo "Installing the newest stack's pinned requirements into the chroot (about a minute)" >&2
+        as_root cp "$root/requirements_newest.txt" "$dir/tmp/requirements_newest.txt"
+        if ! in_chroot "$dir" pip install -q -r /tmp/requirements_newest.txt >"$dir.pip.log" 2>&1; then
+            tail -30 "$dir.pip.log" >&2
+            echo "error: installing the newest stack failed; full log in $dir.pip.log" >&2
+            exit 1
+        fi
+        echo "$wanted" | as_root tee "$stamp" >/dev/null
+    fi
+}
+
+# Runs a command in the repository inside the chroot: /proc, /dev and the repository mounted
+# for the run (one run at a time per chroot), unmounted after it.
+run_newest() {
+    local root="$1"
+    shift
+    local dir
+    dir="$(newest_dir)"
+    (
+        flock 9
+        as_root mkdir -p "$dir$root"
+        # A run that was killed may have left its mounts.
+        as_root umount -q "$dir$root" "$dir/dev" "$dir/proc" 2>/dev/null || true
+        as_root mount -t proc proc "$dir/proc"
+        as_root mount --bind /dev "$dir/dev"
+        as_root mount --bind "$root" "$dir$root"
+        trap 'as_root umount "$dir$root" "$dir/dev" "$dir/proc"' EXIT
+        in_chroot "$dir" PYTHONPATH="$root/pi_proxy:$root/companion_app" \
+            /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$root" "$@"
+    ) 9>"$dir.lock"
+}
