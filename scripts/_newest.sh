@@ -1,12 +1,20 @@
-# Sourced by scripts/test: the newest Home Assistant stack (requirements_newest.txt) runs on
-# Python 3.14, which Debian sid has and these machines do not. A sid chroot is made once per
-# machine with debootstrap (about a minute, 0.8 GB), its venv installed from
-# requirements_newest.txt (about a minute, 1.4 GB) and reinstalled when that file changes; the
+# Sourced by scripts/test: the newest Home Assistant stacks run on Python 3.14, which Debian
+# sid has and these machines do not. A sid chroot is made once per machine with debootstrap
+# (about a minute, 0.8 GB) and cached; in it two venvs, each (re)installed when its file
+# changes: /opt/venv from requirements_newest.txt (the newest release with a test plugin) and
+# /opt/venv-demo from requirements_demo_newest.txt (the newest release, for the demo). The
 # repository is bind-mounted at the same path inside, so paths agree. Needs root (or sudo).
 set -euo pipefail
 
+# What the chroot is made with; the cached chroot is made again when this changes.
+# libturbojpeg0 and ffmpeg: Home Assistant (camera, ffmpeg) logs errors without them; its
+# container ships both.
+SID_PACKAGES=python3.14,python3.14-venv,python3.14-dev,build-essential,ca-certificates,libturbojpeg0,ffmpeg
+
 newest_dir() {
-    echo "${BLE_RTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ble-rtls}/sid-python3.14"
+    local recipe
+    recipe=$(echo "$SID_PACKAGES" | sha256sum | cut -c1-8)
+    echo "${BLE_RTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ble-rtls}/sid-python3.14-$recipe"
 }
 
 as_root() {
@@ -49,10 +57,11 @@ ensure_newest_stack() {
     if [ ! -x "$dir/usr/bin/python3.14" ]; then
         ensure_debootstrap
         echo "Making a Debian sid chroot with Python 3.14 in $dir (about a minute)" >&2
-        as_root rm -rf "$dir.partial"
+        # Chroots of an earlier recipe go: each holds a few GB.
+        as_root rm -rf "$(dirname "$dir")"/sid-python3.14-*
         mkdir -p "$(dirname "$dir")"
         if ! as_root debootstrap --variant=minbase \
-                --include=python3.14,python3.14-venv,python3.14-dev,build-essential,ca-certificates \
+                --include="$SID_PACKAGES" \
                 sid "$dir.partial" "$(debian_mirror)" >"$(dirname "$dir")/debootstrap.log" 2>&1; then
             tail -20 "$(dirname "$dir")/debootstrap.log" >&2
             echo "error: debootstrap failed; full log in $(dirname "$dir")/debootstrap.log" >&2
@@ -63,22 +72,30 @@ ensure_newest_stack() {
             as_root cp /usr/local/share/ca-certificates/*.crt "$dir.partial/usr/local/share/ca-certificates/"
         fi
         in_chroot "$dir.partial" update-ca-certificates >/dev/null
-        in_chroot "$dir.partial" python3.14 -m venv /opt/venv
         as_root mv "$dir.partial" "$dir"
     fi
-    local stamp="$dir/opt/venv/.requirements.sha256"
+    install_pins "$dir" /opt/venv "$root/requirements_newest.txt"
+    install_pins "$dir" /opt/venv-demo "$root/requirements_demo_newest.txt"
+}
+
+# A venv in the chroot with a requirements file's pins, (re)installed when the file changes.
+install_pins() {
+    local dir="$1" venv="$2" requirements="$3"
+    local stamp="$dir$venv/.requirements.sha256"
     local wanted
-    wanted=$(sha256sum "$root/requirements_newest.txt" | cut -d' ' -f1)
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-        echo "Installing the newest stack's pinned requirements into the chroot (about a minute)" >&2
-        as_root cp "$root/requirements_newest.txt" "$dir/tmp/requirements_newest.txt"
-        if ! in_chroot "$dir" pip install -q -r /tmp/requirements_newest.txt >"$dir.pip.log" 2>&1; then
-            tail -30 "$dir.pip.log" >&2
-            echo "error: installing the newest stack failed; full log in $dir.pip.log" >&2
-            exit 1
-        fi
-        echo "$wanted" | as_root tee "$stamp" >/dev/null
+    wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+        return
     fi
+    echo "Installing $(basename "$requirements") into the chroot's $venv (about a minute)" >&2
+    [ -x "$dir$venv/bin/python" ] || in_chroot "$dir" python3.14 -m venv "$venv"
+    as_root cp "$requirements" "$dir/tmp/requirements.txt"
+    if ! in_chroot "$dir" "$venv/bin/pip" install -q -r /tmp/requirements.txt >"$dir.pip.log" 2>&1; then
+        tail -30 "$dir.pip.log" >&2
+        echo "error: installing $(basename "$requirements") failed; full log in $dir.pip.log" >&2
+        exit 1
+    fi
+    echo "$wanted" | as_root tee "$stamp" >/dev/null
 }
 
 # Runs a command in the repository inside the chroot: /proc, /dev and the repository mounted

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +53,7 @@ frontend:
 config:
 history:
 logbook:
-http:
-  server_host: {host}
-  server_port: {port}
-ble_rtls_demo:
+{http}ble_rtls_demo:
   simulation: {simulation}
 """
 
@@ -65,13 +64,47 @@ def prepare(config: Path, host: str, port: int, duration: float) -> None:
     if not (simulation / "ADVERTS.csv").exists():
         print(f"Simulating {duration:.0f} s of the warehouse's radio (once)...", flush=True)
         write_simulation(simulation, "warehouse", duration, seed=1)
+    storage = config / ".storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    http = http_settings(storage, host, port)
     (config / "configuration.yaml").write_text(
-        CONFIGURATION.format(host=host, port=port, simulation=simulation), encoding="utf-8"
+        CONFIGURATION.format(host=host, port=port, simulation=simulation, http=http),
+        encoding="utf-8",
     )
-    onboarding = config / ".storage" / "onboarding"
+    onboarding = storage / "onboarding"
     if not onboarding.exists():
-        onboarding.parent.mkdir(exist_ok=True)
         onboarding.write_text(json.dumps(ONBOARDING_DONE), encoding="utf-8")
+
+
+def http_settings(storage: Path, host: str, port: int) -> str:
+    """The HTTP server's address, in configuration.yaml's YAML or in storage.
+
+    Since 2026 Home Assistant keeps it in storage and its YAML is deprecated; 2025.4 reads
+    only the YAML.
+    """
+    try:
+        http_config: Any = importlib.import_module("homeassistant.components.http.config")
+    except ImportError:
+        return f"http:\n  server_host: {host}\n  server_port: {port}\n"
+    wanted = {"server_host": [host], "server_port": port}
+    path = storage / http_config.STORAGE_KEY
+    if path.exists():
+        stable = json.loads(path.read_text(encoding="utf-8"))["data"]["stable"]
+        if all(stable.get(key) == value for key, value in wanted.items()):
+            return ""
+    stable = http_config.HTTP_STORAGE_SCHEMA(wanted) | {
+        "created_at": datetime.now(UTC).isoformat(),
+        "error": None,
+        "error_message": None,
+    }
+    document = {
+        "version": http_config.STORAGE_VERSION,
+        "minor_version": http_config.STORAGE_MINOR_VERSION,
+        "key": http_config.STORAGE_KEY,
+        "data": {"stable": stable, "pending": None, "yaml_migration_done": True},
+    }
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return ""
 
 
 async def websocket_answers(base: str, token: str, *messages: dict[str, Any]) -> list[Any]:

@@ -22,13 +22,16 @@ from ble_rtls_lab.hass.screenshot import free_port
 
 ROOT = Path(__file__).parents[2]
 START_TIMEOUT = 180.0
+# The demo runs on this test's Python unless told another (the newest Home Assistant release,
+# newer than any test plugin, has a venv of its own: scripts/_newest.sh).
+DEMO_PYTHON = os.environ.get("BLE_RTLS_DEMO_PYTHON", sys.executable)
 
 
 def _start(config: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
     """Run the demo until it prints that it is running; returns it and what it printed."""
     process = subprocess.Popen(
         [
-            sys.executable,
+            DEMO_PYTHON,
             "-m",
             "ble_rtls_lab.hass.demo",
             "--config",
@@ -72,8 +75,15 @@ def _home_assistant(demo: subprocess.Popen[str]) -> int:
 
 
 def _errors(config: Path) -> list[str]:
+    """Errors, an unclean stop, and any deprecation of ours (it breaks a later release)."""
     log = (config / "home-assistant.log").read_text(encoding="utf-8")
-    return [line for line in log.splitlines() if " ERROR " in line or "cleanly" in line]
+    return [
+        line
+        for line in log.splitlines()
+        if " ERROR " in line
+        or "cleanly" in line
+        or ("ble_rtls" in line and "deprecat" in line.lower())
+    ]
 
 
 def _states(base: str, token: str) -> dict[str, Any]:
@@ -148,7 +158,13 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
                 },
             )
         )
-        assert issues["result"]["issues"] == []
+        # Since 2025.6 Home Assistant flags a Core install in a venv, which is how the demo runs
+        # it; that repair is about the installation, not the demo.
+        assert [
+            issue
+            for issue in issues["result"]["issues"]
+            if (issue["domain"], issue["issue_id"]) != ("homeassistant", "deprecated_method")
+        ] == []
         assert notifications["event"]["notifications"] == {}
         forklift = states["device_tracker.forklift_0"]["attributes"]
         assert abs(forklift["latitude"] - 52.37) < 0.01 and abs(forklift["longitude"] - 4.89) < 0.01

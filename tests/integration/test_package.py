@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from homeassistant.components.blueprint.models import Blueprint
 from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
 from homeassistant.util.yaml import load_yaml
@@ -308,3 +310,39 @@ def test_home_assistant_logs_no_deprecation_of_ours_on_import() -> None:
     )
     named = [line for line in result.stderr.splitlines() if "ble_rtls" in line]
     assert not named, named
+
+
+# Each stack's Python and the requirements file it was installed from; the newest release's
+# demo venv where the test is told of it (scripts/test on the newest stack).
+STACKS = [
+    (
+        sys.executable,
+        "requirements_newest.txt" if sys.version_info >= (3, 14) else "requirements_test.txt",
+    )
+] + (
+    [(os.environ["BLE_RTLS_DEMO_PYTHON"], "requirements_demo_newest.txt")]
+    if "BLE_RTLS_DEMO_PYTHON" in os.environ
+    else []
+)
+REQUIRED = """import json, pathlib, homeassistant.components as c
+root = pathlib.Path(c.__file__).parent
+print(json.dumps([r for n in ("bluetooth", "usb") for r in json.loads(
+    (root / n / "manifest.json").read_text())["requirements"]]))"""
+
+
+@pytest.mark.parametrize(("python", "requirements"), STACKS)
+def test_each_stack_pins_what_its_home_assistant_requires(python: str, requirements: str) -> None:
+    """The bluetooth stack is pinned by hand (a test plugin does not pin it): each stack's
+    requirements file must pin exactly what its Home Assistant's bluetooth and usb require."""
+    pinned = {
+        name.lower(): version
+        for line in (ROOT / requirements).read_text(encoding="utf-8").splitlines()
+        if "==" in line and not line.startswith("#")
+        for name, version in [line.split("#")[0].strip().split("==")]
+    }
+    required = subprocess.run(
+        [python, "-c", REQUIRED], capture_output=True, text=True, check=True
+    ).stdout
+    for requirement in json.loads(required):
+        name, version = requirement.split("==")
+        assert pinned.get(name.lower()) == version, (requirements, requirement)
