@@ -19,6 +19,7 @@ from .phones import PHONE_STORES, PhoneHub, phone_store
 from .proxy_stream import async_setup_proxy_stream, unplaced_issue_id
 from .runtime import BleRtlsConfigEntry, SiteRuntime
 from .services import async_setup_services
+from .site_api import async_setup_site_api
 from .site_config import empty_document, validate_document
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.DEVICE_TRACKER, Platform.IMAGE, Platform.SENSOR]
@@ -26,9 +27,10 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions and the Pi proxies' websocket commands once for all sites."""
+    """Register the actions and the websocket commands (Pi proxies, site edits) once."""
     async_setup_services(hass)
     async_setup_proxy_stream(hass)
+    async_setup_site_api(hass)
     return True
 
 

@@ -1,0 +1,145 @@
+"""Websocket commands to read and change a site: the API of the floor-plan panel and scripts.
+
+Reading needs a logged-in user, changing an administrator. A change passes the same checks as
+the options flow, and a refused one leaves the stored site as it was. No tag's IRK leaves Home
+Assistant: it is sent as HIDDEN, and HIDDEN sent back keeps the stored key.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.components.websocket_api import async_register_command
+from homeassistant.components.websocket_api.connection import ActiveConnection
+from homeassistant.components.websocket_api.decorators import require_admin, websocket_command
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, callback
+
+from .const import CONF_SITE, DOMAIN
+from .engine import SiteError
+from .runtime import BleRtlsConfigEntry
+from .site_config import SiteDocument, empty_document, validate_document
+
+HIDDEN = "hidden"
+# Changes that can be undone, per site, while Home Assistant runs.
+UNDO_DEPTH = 20
+ENTRY_ID = vol.All(str, vol.Length(min=1, max=64))
+
+
+@callback
+def async_setup_site_api(hass: HomeAssistant) -> None:
+    """Register the commands (once, at integration set-up)."""
+    async_register_command(hass, ws_site_get)
+    async_register_command(hass, ws_site_update)
+    async_register_command(hass, ws_site_undo)
+
+
+def _history(hass: HomeAssistant, entry_id: str) -> deque[SiteDocument]:
+    """The site's earlier versions, newest last."""
+    histories: dict[str, deque[SiteDocument]] = hass.data.setdefault(f"{DOMAIN}_site_history", {})
+    return histories.setdefault(entry_id, deque(maxlen=UNDO_DEPTH))
+
+
+def _entry(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> BleRtlsConfigEntry | None:
+    """The site the message names, or None after answering that there is none."""
+    entry = hass.config_entries.async_get_entry(msg["entry_id"])
+    if entry is None or entry.domain != DOMAIN:
+        connection.send_error(msg["id"], "not_found", f"No BLE RTLS site {msg['entry_id']}")
+        return None
+    return entry
+
+
+def _stored(entry: BleRtlsConfigEntry) -> SiteDocument:
+    document: SiteDocument | None = entry.options.get(CONF_SITE)
+    return document or empty_document()
+
+
+def _shown(document: SiteDocument) -> SiteDocument:
+    """The site as a browser may see it: every IRK hidden."""
+    shown = copy.deepcopy(document)
+    for tag in shown["tags"]:
+        if "irk" in tag:
+            tag["irk"] = HIDDEN
+    return shown
+
+
+def _with_keys(sent: dict[str, Any], stored: SiteDocument) -> Any:
+    """The sent site with each HIDDEN IRK back as stored for that tag id.
+
+    A tag that had none keeps HIDDEN, which the checks refuse.
+    """
+    document = copy.deepcopy(sent)
+    keys = {tag["id"]: tag["irk"] for tag in stored["tags"] if "irk" in tag}
+    for tag in document.get("tags", []) if isinstance(document.get("tags"), list) else []:
+        if isinstance(tag, dict) and tag.get("irk") == HIDDEN and tag.get("id") in keys:
+            tag["irk"] = keys[tag["id"]]
+    return document
+
+
+def _store(hass: HomeAssistant, entry: BleRtlsConfigEntry, document: SiteDocument) -> None:
+    """Store the site, which reloads it.
+
+    A loaded site reloads through its update listener; one whose set-up failed has none and
+    is loaded again here, as the options flow does.
+    """
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: document})
+    if entry.state is ConfigEntryState.SETUP_ERROR:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+@websocket_command({vol.Required("type"): "ble_rtls/site/get", vol.Required("entry_id"): ENTRY_ID})
+@callback
+def ws_site_get(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
+    """The stored site (IRKs hidden) and whether a change can be undone."""
+    if (entry := _entry(hass, connection, msg)) is None:
+        return
+    connection.send_result(
+        msg["id"],
+        {"site": _shown(_stored(entry)), "can_undo": bool(_history(hass, entry.entry_id))},
+    )
+
+
+@require_admin
+@websocket_command(
+    {
+        vol.Required("type"): "ble_rtls/site/update",
+        vol.Required("entry_id"): ENTRY_ID,
+        vol.Required("site"): dict,
+    }
+)
+@callback
+def ws_site_update(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
+    """Replace the site with a checked one; a refused site changes nothing and says where."""
+    if (entry := _entry(hass, connection, msg)) is None:
+        return
+    stored = _stored(entry)
+    try:
+        document = validate_document(_with_keys(msg["site"], stored), "site")
+    except SiteError as err:
+        connection.send_error(msg["id"], "invalid_site", str(err))
+        return
+    if document != stored:
+        _history(hass, entry.entry_id).append(stored)
+        _store(hass, entry, document)
+    connection.send_result(msg["id"], {"site": _shown(document), "can_undo": True})
+
+
+@require_admin
+@websocket_command({vol.Required("type"): "ble_rtls/site/undo", vol.Required("entry_id"): ENTRY_ID})
+@callback
+def ws_site_undo(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
+    """Put back the site as it was before the last change made here."""
+    if (entry := _entry(hass, connection, msg)) is None:
+        return
+    history = _history(hass, entry.entry_id)
+    if not history:
+        connection.send_error(msg["id"], "nothing_to_undo", "No change to undo")
+        return
+    document = history.pop()
+    _store(hass, entry, document)
+    connection.send_result(msg["id"], {"site": _shown(document), "can_undo": bool(history)})

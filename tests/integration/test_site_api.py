@@ -1,0 +1,151 @@
+"""The site's websocket commands through HA's real websocket API: read, change, refuse, undo."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
+
+from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
+from custom_components.ble_rtls.ids import unique_id
+from custom_components.ble_rtls.site_api import HIDDEN
+
+from .conftest import IRK
+
+type Client = Callable[..., Awaitable[MockHAClientWebSocket]]
+HALL = {"id": "hall", "name": "Hall", "floor": 0, "polygon": [[1, 1], [4, 1], [4, 4], [1, 4]]}
+
+
+async def _ask(ws: MockHAClientWebSocket, **message: Any) -> dict[str, Any]:
+    await ws.send_json_auto_id(message)
+    answer: dict[str, Any] = await ws.receive_json()
+    return answer
+
+
+def _occupancy(hass: HomeAssistant, entry: MockConfigEntry, zone: str) -> str | None:
+    return er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, unique_id(entry.entry_id, "zone", zone, "occupancy")
+    )
+
+
+async def test_a_user_reads_the_site_but_never_a_tags_key(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    hass_ws_client: Client,
+    hass_read_only_access_token: str,
+) -> None:
+    ws = await hass_ws_client(hass, hass_read_only_access_token)
+    answer = await _ask(ws, type="ble_rtls/site/get", entry_id=entry.entry_id)
+    assert answer["success"], answer
+    site = answer["result"]["site"]
+    assert IRK not in json.dumps(answer)
+    watch = next(tag for tag in site["tags"] if tag["id"] == "watch")
+    assert watch["irk"] == HIDDEN
+    assert [zone["id"] for zone in site["zones"]] == ["left", "right"]
+    assert answer["result"]["can_undo"] is False
+    missing = await _ask(ws, type="ble_rtls/site/get", entry_id="no-such-site")
+    assert missing["error"]["code"] == "not_found"
+
+
+async def test_an_administrator_changes_the_site_and_undoes_it(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_ws_client: Client
+) -> None:
+    ws = await hass_ws_client(hass)
+    site = (await _ask(ws, type="ble_rtls/site/get", entry_id=entry.entry_id))["result"]["site"]
+    site["zones"].append(HALL)
+    answer = await _ask(ws, type="ble_rtls/site/update", entry_id=entry.entry_id, site=site)
+    assert answer["success"], answer
+    assert answer["result"]["can_undo"] is True
+    await hass.async_block_till_done()
+    stored = entry.options[CONF_SITE]
+    assert [zone["id"] for zone in stored["zones"]] == ["left", "right", "hall"]
+    # The hidden key came back as HIDDEN and kept the stored one.
+    assert next(tag for tag in stored["tags"] if tag["id"] == "watch")["irk"] == IRK
+    assert entry.state is ConfigEntryState.LOADED  # reloaded with the new zone
+    hall = _occupancy(hass, entry, "hall")
+    assert hall is not None and hass.states.get(hall) is not None
+
+    undone = await _ask(ws, type="ble_rtls/site/undo", entry_id=entry.entry_id)
+    assert undone["success"], undone
+    assert undone["result"]["can_undo"] is False
+    await hass.async_block_till_done()
+    assert [zone["id"] for zone in entry.options[CONF_SITE]["zones"]] == ["left", "right"]
+    assert _occupancy(hass, entry, "hall") is None  # its device and entities went with it
+    again = await _ask(ws, type="ble_rtls/site/undo", entry_id=entry.entry_id)
+    assert again["error"]["code"] == "nothing_to_undo"
+
+
+async def test_a_refused_change_says_where_and_changes_nothing(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_ws_client: Client
+) -> None:
+    ws = await hass_ws_client(hass)
+    before = copy.deepcopy(dict(entry.options))
+    site = (await _ask(ws, type="ble_rtls/site/get", entry_id=entry.entry_id))["result"]["site"]
+    flat = copy.deepcopy(site)
+    flat["zones"].append(HALL | {"polygon": [[0, 0], [4, 0], [8, 0]]})
+    stranger = copy.deepcopy(site)
+    stranger["tags"].append({"id": "stranger", "name": "Stranger", "irk": HIDDEN})
+    for refused, where in ((flat, "zones[2] (hall)"), (stranger, "tags[3] (stranger)")):
+        answer = await _ask(ws, type="ble_rtls/site/update", entry_id=entry.entry_id, site=refused)
+        assert answer["error"]["code"] == "invalid_site", answer
+        assert where in answer["error"]["message"], answer
+    malformed: object
+    for malformed in ("a site", [], None):
+        answer = await _ask(
+            ws, type="ble_rtls/site/update", entry_id=entry.entry_id, site=malformed
+        )
+        assert answer["error"]["code"] == "invalid_format", answer
+    await hass.async_block_till_done()
+    assert dict(entry.options) == before
+    assert entry.state is ConfigEntryState.LOADED
+    undo = await _ask(ws, type="ble_rtls/site/undo", entry_id=entry.entry_id)
+    assert undo["error"]["code"] == "nothing_to_undo"
+
+
+async def test_a_user_who_is_not_an_administrator_cannot_change_the_site(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    hass_ws_client: Client,
+    hass_read_only_access_token: str,
+) -> None:
+    ws = await hass_ws_client(hass, hass_read_only_access_token)
+    before = copy.deepcopy(dict(entry.options))
+    site = (await _ask(ws, type="ble_rtls/site/get", entry_id=entry.entry_id))["result"]["site"]
+    site["zones"].append(HALL)
+    for message in (
+        {"type": "ble_rtls/site/update", "entry_id": entry.entry_id, "site": site},
+        {"type": "ble_rtls/site/undo", "entry_id": entry.entry_id},
+    ):
+        answer = await _ask(ws, **message)
+        assert answer["error"]["code"] == "unauthorized", answer
+    await hass.async_block_till_done()
+    assert dict(entry.options) == before
+
+
+async def test_a_site_that_failed_to_load_is_mended_and_loads(
+    hass: HomeAssistant,
+    proxies: dict[str, Any],
+    site_document: dict[str, Any],
+    hass_ws_client: Client,
+) -> None:
+    broken = copy.deepcopy(site_document)
+    broken["zones"].append(HALL | {"polygon": [[0, 0], [4, 0], [8, 0]]})  # stored before a check
+    entry = MockConfigEntry(domain=DOMAIN, title="Broken", options={CONF_SITE: broken})
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    ws = await hass_ws_client(hass)
+    site = (await _ask(ws, type="ble_rtls/site/get", entry_id=entry.entry_id))["result"]["site"]
+    site["zones"][-1] = HALL
+    answer = await _ask(ws, type="ble_rtls/site/update", entry_id=entry.entry_id, site=site)
+    assert answer["success"], answer
+    await hass.async_block_till_done()
+    mended = hass.config_entries.async_get_entry(entry.entry_id)  # (its state moved on)
+    assert mended is not None and mended.state is ConfigEntryState.LOADED
