@@ -12,6 +12,7 @@ from collections import deque
 from typing import Any
 
 import voluptuous as vol
+from habluetooth import get_manager
 from homeassistant.components.websocket_api import async_register_command
 from homeassistant.components.websocket_api.connection import ActiveConnection
 from homeassistant.components.websocket_api.decorators import require_admin, websocket_command
@@ -21,7 +22,7 @@ from homeassistant.core import HomeAssistant, callback
 from .const import CONF_SITE, DOMAIN
 from .engine import SiteError
 from .runtime import BleRtlsConfigEntry
-from .site_config import SiteDocument, empty_document, validate_document
+from .site_config import SiteDocument, empty_document, names, validate_document
 
 HIDDEN = "hidden"
 # Changes that can be undone, per site, while Home Assistant runs.
@@ -35,6 +36,7 @@ def async_setup_site_api(hass: HomeAssistant) -> None:
     async_register_command(hass, ws_site_get)
     async_register_command(hass, ws_site_update)
     async_register_command(hass, ws_site_undo)
+    async_register_command(hass, ws_site_scanners)
 
 
 def _history(hass: HomeAssistant, entry_id: str) -> deque[SiteDocument]:
@@ -143,3 +145,39 @@ def ws_site_undo(hass: HomeAssistant, connection: ActiveConnection, msg: dict[st
     document = history.pop()
     _store(hass, entry, document)
     connection.send_result(msg["id"], {"site": _shown(document), "can_undo": bool(history)})
+
+
+@websocket_command(
+    {vol.Required("type"): "ble_rtls/site/scanners", vol.Required("entry_id"): ENTRY_ID}
+)
+@callback
+def ws_site_scanners(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """The site's receivers and HA's Bluetooth scanners not placed yet, to place on the plan.
+
+    `online` is a placed receiver's health on a loaded site (None when not known).
+    """
+    if (entry := _entry(hass, connection, msg)) is None:
+        return
+    in_ha = {scanner.source: scanner.name for scanner in get_manager().async_current_scanners()}
+    views = (
+        entry.runtime_data.coordinator.receivers if entry.state is ConfigEntryState.LOADED else {}
+    )
+    placed = names(_stored(entry), "receivers")
+    scanners = [
+        {
+            "source": source,
+            "name": name,
+            "placed": True,
+            "in_ha": source in in_ha,
+            "online": views[source].online if source in views else None,
+        }
+        for source, name in placed.items()
+    ]
+    scanners += [
+        {"source": source, "name": name, "placed": False, "in_ha": True, "online": None}
+        for source, name in sorted(in_ha.items())
+        if source not in placed
+    ]
+    connection.send_result(msg["id"], {"scanners": scanners})

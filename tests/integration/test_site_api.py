@@ -13,7 +13,9 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
 
+from ble_rtls_lab.hass.proxies import SimulatedProxy, register_proxies
 from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
+from custom_components.ble_rtls.engine import Receiver
 from custom_components.ble_rtls.ids import unique_id
 from custom_components.ble_rtls.site_api import HIDDEN
 
@@ -149,3 +151,26 @@ async def test_a_site_that_failed_to_load_is_mended_and_loads(
     await hass.async_block_till_done()
     mended = hass.config_entries.async_get_entry(entry.entry_id)  # (its state moved on)
     assert mended is not None and mended.state is ConfigEntryState.LOADED
+
+
+async def test_scanners_are_listed_placed_or_to_place(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    proxies: dict[str, SimulatedProxy],
+    hass_ws_client: Client,
+    hass_read_only_access_token: str,
+) -> None:
+    """The site's four proxies, placed; a fifth that HA has, to place."""
+    _, unregister = register_proxies(hass, [Receiver("AA:00:00:00:00:09", 0.0, 0.0, 2.0)])
+    try:
+        ws = await hass_ws_client(hass, hass_read_only_access_token)
+        answer = await _ask(ws, type="ble_rtls/site/scanners", entry_id=entry.entry_id)
+        assert answer["success"], answer
+        scanners = {s["source"]: s for s in answer["result"]["scanners"]}
+        assert {source for source, s in scanners.items() if s["placed"]} == set(proxies)
+        assert all(s["in_ha"] for s in scanners.values())
+        extra = scanners["AA:00:00:00:00:09"]
+        assert extra["placed"] is False and extra["name"].startswith("proxy-00:09")
+        assert scanners["AA:00:00:00:00:01"]["name"] == "Proxy 1"
+    finally:
+        unregister()
