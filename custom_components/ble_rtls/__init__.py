@@ -16,6 +16,7 @@ from .coordinator import SiteCoordinator, calibration_store
 from .engine import SiteError
 from .ids import device_identifier
 from .phones import PHONE_STORES, PhoneHub, phone_store
+from .plans import PlanView
 from .proxy_stream import async_setup_proxy_stream, unplaced_issue_id
 from .runtime import BleRtlsConfigEntry, SiteRuntime
 from .services import async_setup_services
@@ -27,10 +28,11 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions and the websocket commands (Pi proxies, site edits) once."""
+    """Register the actions, the websocket commands and the floor plans' address, once."""
     async_setup_services(hass)
     async_setup_proxy_stream(hass)
     async_setup_site_api(hass)
+    hass.http.register_view(PlanView())
     return True
 
 

@@ -25,6 +25,7 @@ from homeassistant.util import slugify
 from .const import CONF_SITE, DOMAIN
 from .engine import Advert, SiteError, fit_path_loss, write_adverts
 from .ids import device_item
+from .plans import copy_plans, plans_folder
 from .runtime import BleRtlsConfigEntry
 from .site_config import replace_item, validate_document
 from .surveying import SpotError, heard_at, spot_on_plan, with_survey_point, without_survey
@@ -98,7 +99,13 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
         folder = Path(hass.config.path(DOMAIN, f"{slugify(entry.title)}-{stamp}"))
         adverts = list(coordinator.recent_adverts)
         try:
-            await hass.async_add_executor_job(_write_export, folder, adverts, coordinator.document)
+            await hass.async_add_executor_job(
+                _write_export,
+                folder,
+                adverts,
+                coordinator.document,
+                plans_folder(hass, entry.entry_id),
+            )
         except OSError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -113,10 +120,13 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
     return files
 
 
-def _write_export(folder: Path, adverts: list[Advert], document: dict[str, Any]) -> None:
+def _write_export(
+    folder: Path, adverts: list[Advert], document: dict[str, Any], plans: Path
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     write_adverts(folder / "ADVERTS.csv", adverts)
     (folder / "SITE.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
+    copy_plans(plans, folder / "plans")
 
 
 def _tag_of_device(hass: HomeAssistant, call: ServiceCall) -> tuple[BleRtlsConfigEntry, str]:

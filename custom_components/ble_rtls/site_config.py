@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+import re
+from typing import Any, TypeIs
 
 from .engine import MIN_SURVEY_RECEIVERS, Site, SiteError, parse_site
 from .identity import Identity, IdentityError, identity_of, normalize
@@ -21,6 +22,9 @@ from .identity import Identity, IdentityError, identity_of, normalize
 type SiteDocument = dict[str, Any]
 
 EARTH_RADIUS_M = 6_371_008.8
+# A floor's plan as plans.py stores it, and how coarse a plan may be.
+PLAN_FILE = re.compile(r"floor-(-?\d+)\.(png|jpg|svg)")
+MAX_METRES_PER_PIXEL = 10.0
 
 
 def empty_document() -> SiteDocument:
@@ -68,7 +72,36 @@ def validate_document(raw: Any, source: str = "SITE.json") -> SiteDocument:
     anchor = document.get("geo_anchor")
     if anchor is not None:
         _check_anchor(anchor, f"{source}: geo_anchor")
+    _check_plans(document.get("plans", []), f"{source}: plans")
     return document
+
+
+def _check_plans(plans: Any, where: str) -> None:
+    """Each floor's plan: its uploaded file, metres per pixel and the pixel where x = y = 0."""
+    if not isinstance(plans, list):
+        raise SiteError(f"{where}: not a list")
+    floors: set[int] = set()
+    for index, plan in enumerate(plans):
+        at = f"{where}[{index}]"
+        if not isinstance(plan, dict):
+            raise SiteError(f"{at}: not an object")
+        floor, file = plan.get("floor"), plan.get("file")
+        if not isinstance(floor, int) or isinstance(floor, bool) or floor in floors:
+            raise SiteError(f"{at}: floor: a whole number, one plan per floor, got {floor!r}")
+        floors.add(floor)
+        match = PLAN_FILE.fullmatch(file) if isinstance(file, str) else None
+        if match is None or int(match.group(1)) != floor:
+            raise SiteError(f"{at}: file: floor-{floor}.png, .jpg or .svg, got {file!r}")
+        scale = plan.get("metres_per_pixel")
+        if not _finite(scale) or not 0.0 < scale <= MAX_METRES_PER_PIXEL:
+            raise SiteError(f"{at}: metres_per_pixel: above 0 and at most 10, got {scale!r}")
+        origin = plan.get("origin")
+        if not (isinstance(origin, list) and len(origin) == 2 and all(map(_finite, origin))):
+            raise SiteError(f"{at}: origin: the pixel [x, y] where x = y = 0, got {origin!r}")
+
+
+def _finite(value: Any) -> TypeIs[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _without_nulls(raw: dict[str, Any]) -> SiteDocument:
