@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import voluptuous as vol
@@ -18,9 +19,11 @@ from homeassistant.components.websocket_api.connection import ActiveConnection
 from homeassistant.components.websocket_api.decorators import require_admin, websocket_command
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .const import CONF_SITE, DOMAIN
 from .engine import SiteError
+from .ids import signal
 from .runtime import BleRtlsConfigEntry
 from .site_config import SiteDocument, empty_document, names, validate_document
 
@@ -37,6 +40,7 @@ def async_setup_site_api(hass: HomeAssistant) -> None:
     async_register_command(hass, ws_site_update)
     async_register_command(hass, ws_site_undo)
     async_register_command(hass, ws_site_scanners)
+    async_register_command(hass, ws_subscribe_tags)
 
 
 def _history(hass: HomeAssistant, entry_id: str) -> deque[SiteDocument]:
@@ -181,3 +185,66 @@ def ws_site_scanners(
         if source not in placed
     ]
     connection.send_result(msg["id"], {"scanners": scanners})
+
+
+def _tag_state(entry: BleRtlsConfigEntry, tag_id: str) -> dict[str, Any] | None:
+    """A tag as its entities show it now (the published position), or None if gone."""
+    if entry.state is not ConfigEntryState.LOADED:
+        return None
+    view = entry.runtime_data.coordinator.tags.get(tag_id)
+    if view is None:
+        return None
+    estimate = view.estimate
+    return {
+        "id": view.id,
+        "name": view.name,
+        "missing": view.missing,
+        "zone": view.zone,
+        "position": None
+        if estimate is None
+        else {
+            "x": round(estimate.x, 2),
+            "y": round(estimate.y, 2),
+            "floor": estimate.floor,
+            "accuracy": round(estimate.accuracy, 2),
+        },
+        "trail": [[round(x, 2), round(y, 2)] for x, y in view.trail],
+    }
+
+
+@websocket_command(
+    {vol.Required("type"): "ble_rtls/site/subscribe_tags", vol.Required("entry_id"): ENTRY_ID}
+)
+@callback
+def ws_subscribe_tags(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Every tag now, then each tag whenever its entities change, for the live map."""
+    if (entry := _entry(hass, connection, msg)) is None:
+        return
+    if entry.state is not ConfigEntryState.LOADED:
+        connection.send_error(msg["id"], "not_loaded", f"The site {entry.title} is not loaded")
+        return
+    tag_ids = list(entry.runtime_data.coordinator.tags)
+
+    def follow(tag_id: str) -> Callable[[], None]:
+        @callback
+        def changed() -> None:
+            # The tag's signal keeps its name across reloads: read the site as it is now.
+            if (state := _tag_state(entry, tag_id)) is not None:
+                connection.send_event(msg["id"], {"tags": [state]})
+
+        return async_dispatcher_connect(hass, signal(entry.entry_id, "tag", tag_id), changed)
+
+    undo = [follow(tag_id) for tag_id in tag_ids]
+
+    @callback
+    def unsubscribe() -> None:
+        for stop in undo:
+            stop()
+
+    connection.subscriptions[msg["id"]] = unsubscribe
+    connection.send_result(msg["id"])
+    connection.send_event(
+        msg["id"], {"tags": [state for t in tag_ids if (state := _tag_state(entry, t))]}
+    )

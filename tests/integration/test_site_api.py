@@ -19,7 +19,7 @@ from custom_components.ble_rtls.engine import Receiver
 from custom_components.ble_rtls.ids import unique_id
 from custom_components.ble_rtls.site_api import HIDDEN
 
-from .conftest import IRK
+from .conftest import IRK, TAG_MAC, Walker
 
 type Client = Callable[..., Awaitable[MockHAClientWebSocket]]
 HALL = {"id": "hall", "name": "Hall", "floor": 0, "polygon": [[1, 1], [4, 1], [4, 4], [1, 4]]}
@@ -174,3 +174,45 @@ async def test_scanners_are_listed_placed_or_to_place(
         assert scanners["AA:00:00:00:00:01"]["name"] == "Proxy 1"
     finally:
         unregister()
+
+
+async def test_the_live_map_follows_each_tag_until_unsubscribed(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    walker: Walker,
+    hass_ws_client: Client,
+    hass_read_only_access_token: str,
+) -> None:
+    ws = await hass_ws_client(hass, hass_read_only_access_token)
+    await ws.send_json_auto_id({"type": "ble_rtls/site/subscribe_tags", "entry_id": entry.entry_id})
+    subscribed = await ws.receive_json()
+    assert subscribed["success"], subscribed
+    first = await ws.receive_json()  # every tag, none located yet
+    assert {tag["id"] for tag in first["event"]["tags"]} == {"forklift", "phone", "watch"}
+    assert all(tag["position"] is None for tag in first["event"]["tags"])
+    for x in (4.0, 6.0, 8.0, 15.0, 16.0, 16.0, 16.0):
+        await walker.step({TAG_MAC: (x, 5.0)})
+    await hass.async_block_till_done()
+    seen: list[dict[str, Any]] = []
+    while (update := await _next_event(ws)) is not None:
+        seen += update["event"]["tags"]
+    assert seen and all(tag["id"] == "forklift" for tag in seen)
+    assert seen[0]["position"]["x"] < 10.0 < seen[-1]["position"]["x"]
+    assert seen[-1]["zone"] == "right" and seen[-1]["trail"]
+    assert IRK not in json.dumps(seen)
+
+    await ws.send_json_auto_id({"type": "unsubscribe_events", "subscription": subscribed["id"]})
+    assert (await ws.receive_json())["success"]
+    for x in (4.0, 4.0, 4.0):
+        await walker.step({TAG_MAC: (x, 5.0)})
+    await hass.async_block_till_done()
+    assert await _next_event(ws) is None
+
+
+async def _next_event(ws: MockHAClientWebSocket) -> dict[str, Any] | None:
+    """The next message if one is waiting, else None."""
+    try:
+        message: dict[str, Any] = await ws.receive_json(timeout=0.2)
+    except TimeoutError:
+        return None
+    return message
