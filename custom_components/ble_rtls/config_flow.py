@@ -55,7 +55,8 @@ from .engine import (
     RSSI_OFFSET_RANGE_DB,
     SiteError,
 )
-from .identity import IDENTITY_KINDS, IdentityError, ibeacon_id, identity_of, normalize
+from .identity import IDENTITY_KINDS, IdentityError, identity_of, normalize
+from .nearby import nearby_devices
 from .phones import pairing_payload
 from .site_config import SiteDocument, empty_document, names, replace_item, validate_document
 from .surveying import SpotError, with_survey_point, without_survey
@@ -78,7 +79,6 @@ CONF_NEW_SECRET = "new_secret"
 CONF_SHOW_PAIRING = "show_pairing"
 NEW_ITEM = "__new__"
 MANUAL = "__manual__"
-CANDIDATE_COUNT = 20
 
 TEXT_MULTILINE = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
 
@@ -375,30 +375,19 @@ class BleRtlsOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The strongest devices heard now, to pick the new tag from."""
-        taken = set(identity_of(item) for item in self._document["tags"])
         candidates: dict[str, str] = {}
         prefill: dict[str, dict[str, Any]] = {}
-        infos = sorted(
-            bluetooth.async_discovered_service_info(self.hass, connectable=False),
-            key=lambda info: info.rssi,
-            reverse=True,
-        )
-        for info in infos:
-            beacon = ibeacon_id(info.manufacturer_data)
-            identity = (
-                normalize("ibeacon", beacon) if beacon else normalize("address", info.address)
+        for device in nearby_devices(self.hass, self._document):
+            identity = device.identity
+            label = f"{device.name or device.address} · {device.address} · {device.rssi} dBm"
+            candidates[identity.value] = label + (
+                f" · iBeacon {device.ibeacon}" if device.ibeacon else ""
             )
-            if identity in taken or identity.value in candidates:
-                continue
-            label = f"{info.name} · {info.address} · {info.rssi} dBm"
-            candidates[identity.value] = label + (f" · iBeacon {beacon}" if beacon else "")
             prefill[identity.value] = {
-                CONF_NAME: info.name if info.name != info.address else "",
+                CONF_NAME: device.name,
                 CONF_IDENTITY_KIND: identity.kind,
                 CONF_IDENTITY: identity.value,
             }
-            if len(candidates) == CANDIDATE_COUNT:
-                break
         if user_input is not None:
             self._prefill = prefill.get(user_input[CONF_CANDIDATE], {})
             return await self.async_step_tag()

@@ -24,6 +24,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from .const import CONF_SITE, DOMAIN
 from .engine import SiteError
 from .ids import signal
+from .nearby import nearby_devices
 from .runtime import BleRtlsConfigEntry
 from .site_config import SiteDocument, empty_document, names, validate_document
 
@@ -41,6 +42,7 @@ def async_setup_site_api(hass: HomeAssistant) -> None:
     async_register_command(hass, ws_site_undo)
     async_register_command(hass, ws_site_scanners)
     async_register_command(hass, ws_subscribe_tags)
+    async_register_command(hass, ws_site_nearby)
 
 
 def _history(hass: HomeAssistant, entry_id: str) -> deque[SiteDocument]:
@@ -248,3 +250,24 @@ def ws_subscribe_tags(
     connection.send_event(
         msg["id"], {"tags": [state for t in tag_ids if (state := _tag_state(entry, t))]}
     )
+
+
+@websocket_command(
+    {vol.Required("type"): "ble_rtls/site/nearby", vol.Required("entry_id"): ENTRY_ID}
+)
+@callback
+def ws_site_nearby(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
+    """The strongest devices heard now that are not yet the site's tags, to add one."""
+    if (entry := _entry(hass, connection, msg)) is None:
+        return
+    devices = [
+        {
+            "kind": device.identity.kind,
+            "identity": device.identity.value,
+            "name": device.name,
+            "address": device.address,
+            "rssi": device.rssi,
+        }
+        for device in nearby_devices(hass, _stored(entry))
+    ]
+    connection.send_result(msg["id"], {"devices": devices})

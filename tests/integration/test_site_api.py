@@ -16,6 +16,7 @@ from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
 from ble_rtls_lab.hass.proxies import SimulatedProxy, register_proxies
 from custom_components.ble_rtls.const import CONF_SITE, DOMAIN
 from custom_components.ble_rtls.engine import Receiver
+from custom_components.ble_rtls.identity import ibeacon_payload
 from custom_components.ble_rtls.ids import unique_id
 from custom_components.ble_rtls.site_api import HIDDEN
 
@@ -216,3 +217,35 @@ async def _next_event(ws: MockHAClientWebSocket) -> dict[str, Any] | None:
     except TimeoutError:
         return None
     return message
+
+
+async def test_nearby_devices_are_offered_strongest_first_without_the_sites_tags(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    proxies: dict[str, SimulatedProxy],
+    hass_ws_client: Client,
+) -> None:
+    beacon = "e2c56db5-dffb-48d2-b060-d0f5a71096e0:2:9"
+    proxy = proxies["AA:00:00:00:00:01"]
+    proxy.hear("6B:00:00:00:00:01", -50, {0x004C: ibeacon_payload(beacon)}, name="Keys")
+    proxy.hear("DE:AD:BE:EF:00:01", -70, name="Toolbox")
+    proxy.hear(TAG_MAC, -40, name="Forklift")  # already a tag: not offered
+    ws = await hass_ws_client(hass)
+    answer = await _ask(ws, type="ble_rtls/site/nearby", entry_id=entry.entry_id)
+    assert answer["success"], answer
+    assert answer["result"]["devices"] == [
+        {
+            "kind": "ibeacon",
+            "identity": beacon,
+            "name": "Keys",
+            "address": "6B:00:00:00:00:01",
+            "rssi": -50,
+        },
+        {
+            "kind": "address",
+            "identity": "DE:AD:BE:EF:00:01",
+            "name": "Toolbox",
+            "address": "DE:AD:BE:EF:00:01",
+            "rssi": -70,
+        },
+    ]
