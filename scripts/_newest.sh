@@ -18,7 +18,15 @@ newest_dir() {
 }
 
 as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "error: the newest stack needs root or sudo (debootstrap, chroot, mount);" \
+            "scripts/test --stack oldest runs without" >&2
+        exit 1
+    fi
 }
 
 # The Debian mirror the host already uses.
