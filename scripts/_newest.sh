@@ -6,14 +6,16 @@
 # repository is bind-mounted at the same path inside, so paths agree. Needs root (or sudo).
 set -euo pipefail
 
-# What the chroot is made with; the cached chroot is made again when this changes.
-# libturbojpeg0 and ffmpeg: Home Assistant (camera, ffmpeg) logs errors without them; its
-# container ships both.
-SID_PACKAGES=python3.14,python3.14-venv,python3.14-dev,build-essential,ca-certificates,libturbojpeg0,ffmpeg
+# What the chroot is made with; the cached chroot is made again when this changes. The extras
+# come after, without their recommendations (debootstrap cannot configure all of those):
+# libturbojpeg0 and ffmpeg, as Home Assistant (camera, ffmpeg) logs errors without them and
+# its container ships both; chromium for the panel's browser test.
+SID_PACKAGES=python3.14,python3.14-venv,python3.14-dev,build-essential,ca-certificates
+SID_EXTRAS="libturbojpeg0 ffmpeg chromium"
 
 newest_dir() {
     local recipe
-    recipe=$(echo "$SID_PACKAGES" | sha256sum | cut -c1-8)
+    recipe=$(echo "$SID_PACKAGES $SID_EXTRAS" | sha256sum | cut -c1-8)
     echo "${BLE_RTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ble-rtls}/sid-python3.14-$recipe"
 }
 
@@ -80,6 +82,16 @@ ensure_newest_stack() {
             as_root cp /usr/local/share/ca-certificates/*.crt "$dir.partial/usr/local/share/ca-certificates/"
         fi
         in_chroot "$dir.partial" update-ca-certificates >/dev/null
+        as_root mount -t proc proc "$dir.partial/proc"
+        # shellcheck disable=SC2086  # the extras are a word list
+        if ! in_chroot "$dir.partial" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+                --no-install-recommends $SID_EXTRAS >"$(dirname "$dir")/extras.log" 2>&1; then
+            as_root umount "$dir.partial/proc"
+            tail -20 "$(dirname "$dir")/extras.log" >&2
+            echo "error: installing $SID_EXTRAS failed; full log in $(dirname "$dir")/extras.log" >&2
+            exit 1
+        fi
+        as_root umount "$dir.partial/proc"
         as_root mv "$dir.partial" "$dir"
     fi
     install_pins "$dir" /opt/venv "$root/requirements_newest.txt"

@@ -61,3 +61,17 @@ ensure_turbojpeg() {
             || echo "note: could not install libturbojpeg0 (Home Assistant logs an error without it)" >&2
     fi
 }
+
+# Headless Chromium for the browser tests and the screenshots: Debian's package, installed
+# when missing (nothing downloads a browser of its own).
+ensure_chromium() {
+    if command -v chromium >/dev/null 2>&1; then
+        return
+    fi
+    echo "Installing Debian's chromium package" >&2
+    if [ "$(id -u)" -eq 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+    if ! DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -q chromium >/dev/null 2>&1; then
+        "${apt_get[@]}" update -q >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -q chromium >/dev/null
+    fi
+}

@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import itertools
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,48 +31,99 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def capture(url: str, out: Path, width: int, height: int, wait: float) -> None:
-    """Open `url`, wait `wait` seconds, save a PNG of the viewport to `out`."""
+class Page:
+    """A headless Chromium page driven over the DevTools protocol."""
+
+    def __init__(self, socket_: aiohttp.ClientWebSocketResponse) -> None:
+        self._socket = socket_
+        self._ids = itertools.count(1)
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """One DevTools command's result (events in between are skipped)."""
+        number = next(self._ids)
+        await self._socket.send_json({"id": number, "method": method, "params": params})
+        while True:
+            message = await self._socket.receive_json()
+            if message.get("id") == number:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return dict(message.get("result", {}))
+
+    async def mouse(self, kind: str, x: float, y: float) -> None:
+        """A left-button mouse event at (x, y) in the viewport: mousePressed, mouseMoved..."""
+        await self.call(
+            "Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1
+        )
+
+    async def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (promises awaited)."""
+        result = await self.call(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def wait_for(self, expression: str, timeout: float = 30.0) -> Any:
+        """The expression's value once it is truthy."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = await self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout:.0f} s for {expression}")
+            await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def headless_page(width: int = 1400, height: int = 1000) -> AsyncIterator[Page]:
+    """A page of a new headless Chromium (Debian's), closed after."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("chromium is not installed (Debian: apt-get install chromium)")
     port = free_port()
-    browser = subprocess.Popen(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            f"--window-size={width},{height}",
-            f"--remote-debugging-port={port}",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        async with aiohttp.ClientSession() as session:
-            page = await _page_socket(session, port)
-            async with session.ws_connect(page, max_msg_size=0) as socket_:
-                ids = itertools.count(1)
+    with tempfile.TemporaryDirectory(prefix="ble-rtls-chromium-") as profile:
+        browser = subprocess.Popen(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",  # a chroot's /dev may have no shared memory mounted
+                "--hide-scrollbars",
+                # The machine's network is closed: nothing of Google's is looked up.
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                f"--remote-debugging-port={port}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            async with aiohttp.ClientSession() as session:
+                address = await _page_socket(session, port)
+                async with session.ws_connect(address, max_msg_size=0) as socket_:
+                    page = Page(socket_)
+                    await page.call("Page.enable")
+                    yield page
+        finally:
+            browser.terminate()
+            browser.wait(timeout=30)
 
-                async def call(method: str, **params: Any) -> dict[str, Any]:
-                    number = next(ids)
-                    await socket_.send_json({"id": number, "method": method, "params": params})
-                    while True:
-                        message = await socket_.receive_json()
-                        if message.get("id") == number:
-                            return dict(message.get("result", {}))
 
-                await call("Page.enable")
-                await call("Page.navigate", url=url)
-                await asyncio.sleep(wait)
-                shot = await call("Page.captureScreenshot", format="png")
-        out.write_bytes(base64.b64decode(shot["data"]))
-    finally:
-        browser.terminate()
-        browser.wait(timeout=30)
+async def capture(url: str, out: Path, width: int, height: int, wait: float) -> None:
+    """Open `url`, wait `wait` seconds, save a PNG of the viewport to `out`."""
+    async with headless_page(width, height) as page:
+        await page.call("Page.navigate", url=url)
+        await asyncio.sleep(wait)
+        shot = await page.call("Page.captureScreenshot", format="png")
+    out.write_bytes(base64.b64decode(shot["data"]))
 
 
 async def _page_socket(session: aiohttp.ClientSession, port: int) -> str:

@@ -15,6 +15,7 @@ from .const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMA
 from .coordinator import SiteCoordinator, calibration_store
 from .engine import SiteError
 from .ids import device_identifier
+from .panel import async_register_panel
 from .phones import PHONE_STORES, PhoneHub, phone_store
 from .plans import PlanView
 from .proxy_stream import async_setup_proxy_stream, unplaced_issue_id
@@ -28,11 +29,12 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions, the websocket commands and the floor plans' address, once."""
+    """Register the actions, the websocket commands, the plans' address and the panel, once."""
     async_setup_services(hass)
     async_setup_proxy_stream(hass)
     async_setup_site_api(hass)
     hass.http.register_view(PlanView())
+    await async_register_panel(hass)
     return True
 
 

@@ -18,7 +18,7 @@ from ble_rtls_companion.sender import check_connection
 from PIL import Image
 
 from ble_rtls_lab.hass.demo import websocket_answers
-from ble_rtls_lab.hass.screenshot import free_port
+from ble_rtls_lab.hass.screenshot import Page, free_port, headless_page
 
 ROOT = Path(__file__).parents[2]
 START_TIMEOUT = 180.0
@@ -168,6 +168,7 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
         assert notifications["event"]["notifications"] == {}
         forklift = states["device_tracker.forklift_0"]["attributes"]
         assert abs(forklift["latitude"] - 52.37) < 0.01 and abs(forklift["longitude"] - 4.89) < 0.01
+        asyncio.run(_panel_sets_up_and_follows_the_site(base, token))
     finally:
         assert _stop(process) == 0
 
@@ -185,3 +186,105 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
     finally:
         if again.poll() is None:
             assert _stop(again) == 0
+
+
+# The panel element, wherever Home Assistant's frontend nests it in shadow roots.
+_PANEL = """(function find(root) {
+  const hit = root.querySelector("ble-rtls-panel");
+  if (hit) return hit;
+  for (const e of root.querySelectorAll("*")) {
+    if (e.shadowRoot) { const found = find(e.shadowRoot); if (found) return found; }
+  }
+  return null;
+})(document)"""
+
+
+def _in_panel(expression: str) -> str:
+    """A JavaScript expression over the panel's shadow root `root` (null before it is drawn)."""
+    root = f"(() => {{ const p = {_PANEL}; const root = p && p.shadowRoot;"
+    return f"{root} return root && ({expression}); }})()"
+
+
+async def _click(page: Page, x: float, y: float) -> None:
+    for kind in ("mousePressed", "mouseReleased"):
+        await page.mouse(kind, x, y)
+
+
+def _receiver(site: dict[str, Any], receiver_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(r for r in site["receivers"] if r["id"] == receiver_id)
+    return found
+
+
+async def _site(base: str, token: str) -> dict[str, Any]:
+    (entries,) = await websocket_answers(
+        base, token, {"type": "config_entries/get", "domain": "ble_rtls"}
+    )
+    (answer,) = await websocket_answers(
+        base, token, {"type": "ble_rtls/site/get", "entry_id": entries["result"][0]["entry_id"]}
+    )
+    site: dict[str, Any] = answer["result"]["site"]
+    return site
+
+
+async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
+    """In headless Chromium, logged in as the demo's administrator: the panel shows the site
+    and its moving tags, a receiver dragged and a zone drawn are stored, a refused zone shows
+    its error and changes nothing, and Undo takes the zone back."""
+    async with headless_page(1400, 900) as page:
+        await page.call("Page.navigate", url=f"{base}/ble-rtls")
+        await page.wait_for(_in_panel("root.querySelectorAll('[data-receiver]').length === 12"), 60)
+        await page.wait_for(_in_panel("root.querySelectorAll('[data-tag]').length === 20"), 30)
+        where = _in_panel("root.querySelector('[data-tag=forklift_0]').getAttribute('cx')")
+        first = await page.evaluate(where)
+        await page.wait_for(f"{where} !== {first!r}", 30)  # it moves on the live map
+
+        receiver = await page.evaluate(
+            _in_panel(
+                "(() => { const dot = root.querySelector('[data-receiver]');"
+                " const box = dot.getBoundingClientRect();"
+                " return {id: dot.dataset.receiver, x: box.x + box.width / 2,"
+                " y: box.y + box.height / 2}; })()"
+            )
+        )
+        before = _receiver(await _site(base, token), receiver["id"])
+        x, y = receiver["x"], receiver["y"]
+        await page.mouse("mousePressed", x, y)
+        for step in range(1, 7):
+            await page.mouse("mouseMoved", x + 10 * step, y + 10 * step)
+        await page.mouse("mouseReleased", x + 60, y + 60)
+        await page.wait_for(_in_panel("root.getElementById('status').textContent === 'Saved'"))
+        after = _receiver(await _site(base, token), receiver["id"])
+        assert after["x"] > before["x"] + 1.0 and after["y"] > before["y"] + 1.0, (before, after)
+
+        area = await page.evaluate(
+            _in_panel(
+                "(() => { const box = root.getElementById('map').getBoundingClientRect();"
+                " return {x: box.x, y: box.y, w: box.width, h: box.height}; })()"
+            )
+        )
+
+        async def draw(name: str, corners: tuple[tuple[float, float], ...]) -> None:
+            await page.evaluate(_in_panel("root.getElementById('draw').click()"))
+            for fx, fy in corners:
+                await _click(page, area["x"] + fx * area["w"], area["y"] + fy * area["h"])
+            await page.evaluate(
+                _in_panel(
+                    f"(() => {{ root.getElementById('zone-name').value = {name!r};"
+                    " root.getElementById('finish').click(); return true; })()"
+                )
+            )
+
+        zones = len((await _site(base, token))["zones"])
+        await draw("Bench area", ((0.2, 0.2), (0.3, 0.2), (0.3, 0.3), (0.2, 0.3)))
+        await page.wait_for(_in_panel("root.querySelector('[data-zone=bench_area]') !== null"))
+        bench = (await _site(base, token))["zones"][-1]
+        assert bench["id"] == "bench_area" and len(bench["polygon"]) == 4 and bench["walls"]
+
+        await draw("Line", ((0.5, 0.5), (0.6, 0.6)))  # two corners: no area, refused
+        message = await page.wait_for(_in_panel("root.getElementById('error').textContent"))
+        assert "zones[" in message, message
+        assert len((await _site(base, token))["zones"]) == zones + 1
+
+        await page.evaluate(_in_panel("root.getElementById('undo').click()"))
+        await page.wait_for(_in_panel("root.querySelector('[data-zone=bench_area]') === null"))
+        assert len((await _site(base, token))["zones"]) == zones
