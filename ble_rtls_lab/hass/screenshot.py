@@ -55,6 +55,15 @@ class Page:
             "Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1
         )
 
+    async def choose_files(self, input_expression: str, *paths: Path) -> None:
+        """Choose files in the file input that the expression gives, as a user would."""
+        found = await self.call("Runtime.evaluate", expression=input_expression)
+        await self.call("DOM.getDocument", depth=0)
+        node = await self.call("DOM.requestNode", objectId=found["result"]["objectId"])
+        await self.call(
+            "DOM.setFileInputFiles", files=[str(path) for path in paths], nodeId=node["nodeId"]
+        )
+
     async def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (promises awaited)."""
         result = await self.call(

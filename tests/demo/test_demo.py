@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -288,3 +289,32 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
         await page.evaluate(_in_panel("root.getElementById('undo').click()"))
         await page.wait_for(_in_panel("root.querySelector('[data-zone=bench_area]') === null"))
         assert len((await _site(base, token))["zones"]) == zones
+
+        # A plan: uploaded, two points 100 px apart said to be 5 m, the origin clicked.
+        with tempfile.TemporaryDirectory() as folder:
+            plan = Path(folder) / "plan.png"
+            Image.new("RGB", (400, 200), "white").save(plan)
+            await page.choose_files(_in_panel("root.getElementById('plan-file')"), plan)
+            await page.wait_for(
+                _in_panel("root.getElementById('status').textContent.startsWith('Click two')")
+            )
+        for px, py in ((100, 100), (200, 100), (50, 150)):
+            at = await page.evaluate(
+                _in_panel(
+                    "(() => { const m = root.getElementById('map').getScreenCTM();"
+                    f" const p = new DOMPoint({px}, {py}).matrixTransform(m);"
+                    " return {x: p.x, y: p.y}; })()"
+                )
+            )
+            await _click(page, at["x"], at["y"])
+        await page.evaluate(
+            _in_panel(
+                "(() => { root.getElementById('distance').value = '5';"
+                " root.getElementById('plan-save').click(); return true; })()"
+            )
+        )
+        await page.wait_for(_in_panel("root.querySelector('[data-plan]')?.getAttribute('href')"))
+        (stored,) = (await _site(base, token))["plans"]
+        assert stored["floor"] == 0 and stored["file"] == "floor-0.png"
+        assert abs(stored["metres_per_pixel"] - 0.05) < 0.001
+        assert abs(stored["origin"][0] - 50) < 1 and abs(stored["origin"][1] - 150) < 1

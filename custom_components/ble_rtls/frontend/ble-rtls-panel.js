@@ -65,6 +65,11 @@ class BleRtlsPanel extends HTMLElement {
         <button id="draw" type="button">Draw a zone</button>
         <input id="zone-name" placeholder="Zone name" hidden>
         <button id="finish" type="button" hidden>Save zone</button>
+        <label id="plan-label">Plan <input id="plan-file" type="file"
+          accept="image/png,image/jpeg,image/svg+xml"></label>
+        <input id="distance" type="number" min="0" step="any" placeholder="Metres between them"
+          hidden>
+        <button id="plan-save" type="button" hidden>Save plan</button>
         <button id="undo" type="button" disabled>Undo</button>
         <span id="status" role="status"></span>
       </header>
@@ -72,7 +77,9 @@ class BleRtlsPanel extends HTMLElement {
       <svg id="map"></svg>`;
     this._map = root.getElementById("map");
     this._admin = Boolean(this._hass.user && this._hass.user.is_admin);
-    for (const id of ["draw", "undo"]) root.getElementById(id).hidden = !this._admin;
+    for (const id of ["draw", "undo", "plan-label"]) root.getElementById(id).hidden = !this._admin;
+    root.getElementById("plan-file").addEventListener("change", (e) => this._upload(e.target));
+    root.getElementById("plan-save").addEventListener("click", () => this._savePlan());
     root.getElementById("draw").addEventListener("click", () => this._beginZone());
     root.getElementById("finish").addEventListener("click", () => this._finishZone());
     root.getElementById("undo").addEventListener("click", () => this._undo());
@@ -169,6 +176,10 @@ class BleRtlsPanel extends HTMLElement {
   _draw() {
     const map = this._map;
     map.replaceChildren();
+    if (this._planSetup) {
+      this._drawPlanSetup(map);
+      return;
+    }
     const [x0, y0, x1, y1] = this._bounds();
     map.setAttribute("viewBox", `${x0} ${y0} ${x1 - x0} ${y1 - y0}`);
     // y grows down the screen as it does on a plan image.
@@ -277,7 +288,82 @@ class BleRtlsPanel extends HTMLElement {
     root.getElementById("status").textContent = "Click the zone's corners, then name it";
   }
 
+  async _upload(input) {
+    const file = input.files[0];
+    input.value = "";
+    if (!file) return;
+    this._say("");
+    const response = await fetch(`/api/ble_rtls/${this._entry}/plans/${this._floor}`, {
+      method: "PUT",
+      body: file,
+      headers: {
+        "Content-Type": file.type,
+        Authorization: `Bearer ${this._hass.auth.data.access_token}`,
+      },
+    });
+    const answer = await response.json();
+    if (!response.ok) {
+      this._say(answer.message || `The plan was refused (${response.status})`);
+      return;
+    }
+    // Scale and origin are set on the image itself, one image pixel to one unit.
+    this._planSetup = { ...answer, url: URL.createObjectURL(file), points: [] };
+    const root = this.shadowRoot;
+    root.getElementById("distance").hidden = false;
+    root.getElementById("plan-save").hidden = false;
+    root.getElementById("status").textContent =
+      "Click two points a known distance apart, then where x = y = 0; enter the distance";
+    this._draw();
+  }
+
+  _drawPlanSetup(map) {
+    const setup = this._planSetup;
+    map.setAttribute("viewBox", `0 0 ${setup.width} ${setup.height}`);
+    el("image", { href: setup.url, width: setup.width, height: setup.height }, map);
+    const size = Math.max(setup.width, setup.height) / 150;
+    setup.points.forEach(([x, y], index) => {
+      el("circle", { cx: x, cy: y, r: size, class: index < 2 ? "receiver" : "tag", "data-point": index }, map);
+    });
+    if (setup.points.length >= 2) {
+      const [[ax, ay], [bx, by]] = setup.points;
+      el("line", { x1: ax, y1: ay, x2: bx, y2: by, stroke: "#6a1b9a", "stroke-width": size / 3 }, map);
+    }
+  }
+
+  async _savePlan() {
+    const setup = this._planSetup;
+    const distance = Number(this.shadowRoot.getElementById("distance").value);
+    if (setup.points.length < 3 || !(distance > 0)) {
+      this._say("Click two points, then the origin, and enter the distance between the two");
+      return;
+    }
+    const [[ax, ay], [bx, by], origin] = setup.points;
+    const pixels = Math.hypot(bx - ax, by - ay);
+    if (!pixels) {
+      this._say("The two points are the same");
+      return;
+    }
+    const plan = {
+      floor: this._floor,
+      file: setup.file,
+      metres_per_pixel: Math.round((distance / pixels) * 1e6) / 1e6,
+      origin,
+    };
+    const site = structuredClone(this._site);
+    site.plans = (site.plans || []).filter((p) => p.floor !== this._floor).concat([plan]);
+    this._planSetup = null;
+    const root = this.shadowRoot;
+    root.getElementById("distance").hidden = true;
+    root.getElementById("plan-save").hidden = true;
+    await this._change(site);
+  }
+
   _corner(event) {
+    if (this._planSetup) {
+      if (this._planSetup.points.length < 3) this._planSetup.points.push(this._point(event));
+      this._draw();
+      return;
+    }
     if (!this._drawing || event.target.dataset.receiver) return;
     this._drawing.push(this._point(event));
     this._draw();
