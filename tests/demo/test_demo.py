@@ -318,3 +318,42 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
         assert stored["floor"] == 0 and stored["file"] == "floor-0.png"
         assert abs(stored["metres_per_pixel"] - 0.05) < 0.001
         assert abs(stored["origin"][0] - 50) < 1 and abs(stored["origin"][1] - 150) < 1
+
+        # A tag added by its address, a bad address refused where it is, the tag removed.
+        tags = len((await _site(base, token))["tags"])
+
+        async def add_tag(address: str) -> None:
+            await page.evaluate(
+                _in_panel(
+                    "(() => { root.getElementById('tag-name').value = 'Spare trolley';"
+                    f" root.getElementById('tag-address').value = {address!r};"
+                    " root.getElementById('tag-add').click(); return true; })()"
+                )
+            )
+
+        await add_tag("not-a-mac")
+        message = await page.wait_for(_in_panel("root.getElementById('error').textContent"))
+        assert "spare_trolley" in message, message
+        assert len((await _site(base, token))["tags"]) == tags
+        await add_tag("C0:FF:EE:AA:BB:CC")
+        await page.wait_for(_in_panel("root.getElementById('error').textContent === ''"))
+        await page.wait_for(
+            _in_panel("[...root.getElementById('tag-list').options].length === " + str(tags + 1))
+        )
+        added = (await _site(base, token))["tags"][-1]
+        assert added == {
+            "id": "spare_trolley",
+            "name": "Spare trolley",
+            "address": "C0:FF:EE:AA:BB:CC",
+            "motion": "asset",
+        }
+        await page.evaluate(
+            _in_panel(
+                "(() => { root.getElementById('tag-list').value = 'spare_trolley';"
+                " root.getElementById('tag-remove').click(); return true; })()"
+            )
+        )
+        await page.wait_for(
+            _in_panel("[...root.getElementById('tag-list').options].length === " + str(tags))
+        )
+        assert all(tag["id"] != "spare_trolley" for tag in (await _site(base, token))["tags"])

@@ -10,7 +10,8 @@ const STYLE = `
   header { display: flex; gap: 8px; align-items: center; padding: 8px 16px; flex-wrap: wrap; }
   header h1 { font-size: 20px; margin: 0 16px 0 0; font-weight: 400; }
   #error { color: var(--error-color, #db4437); margin: 0 16px; min-height: 1.2em; }
-  svg { width: calc(100% - 32px); height: calc(100% - 120px); margin: 0 16px;
+  #tags { margin: 0 16px 8px; display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
+  svg { width: calc(100% - 32px); height: calc(100% - 160px); margin: 0 16px;
         background: var(--card-background-color, #fff); touch-action: none; }
   .zone { fill: rgba(3, 169, 244, 0.08); stroke: #0288d1; stroke-width: 0.06; }
   .drawn { fill: rgba(255, 152, 0, 0.15); stroke: #ef6c00; stroke-width: 0.08; }
@@ -74,10 +75,31 @@ class BleRtlsPanel extends HTMLElement {
         <span id="status" role="status"></span>
       </header>
       <p id="error" role="alert"></p>
+      <div id="tags">
+        <label>Tags <select id="tag-list"></select></label>
+        <button id="tag-remove" type="button">Remove</button>
+        <select id="nearby"><option value="">Add a device heard nearby…</option></select>
+        <input id="tag-name" placeholder="Name">
+        <input id="tag-address" placeholder="MAC address or iBeacon id">
+        <select id="tag-motion">
+          <option value="asset">asset</option><option value="person">person</option>
+          <option value="vehicle">vehicle</option>
+        </select>
+        <button id="tag-add" type="button">Add tag</button>
+      </div>
       <svg id="map"></svg>`;
     this._map = root.getElementById("map");
     this._admin = Boolean(this._hass.user && this._hass.user.is_admin);
     for (const id of ["draw", "undo", "plan-label"]) root.getElementById(id).hidden = !this._admin;
+    root.getElementById("tags").hidden = !this._admin;
+    root.getElementById("tag-add").addEventListener("click", () => this._addTag());
+    root.getElementById("tag-remove").addEventListener("click", () => this._removeTag());
+    root.getElementById("nearby").addEventListener("change", (e) => {
+      const device = this._nearby[Number(e.target.value)];
+      if (!device) return;
+      root.getElementById("tag-address").value = device.identity;
+      root.getElementById("tag-name").value = device.name;
+    });
     root.getElementById("plan-file").addEventListener("change", (e) => this._upload(e.target));
     root.getElementById("plan-save").addEventListener("click", () => this._savePlan());
     root.getElementById("draw").addEventListener("click", () => this._beginZone());
@@ -134,7 +156,49 @@ class BleRtlsPanel extends HTMLElement {
       return option;
     }));
     this.shadowRoot.getElementById("undo").disabled = !answer.can_undo;
+    this.shadowRoot.getElementById("tag-list").replaceChildren(...this._site.tags.map((tag) => {
+      const option = document.createElement("option");
+      option.value = tag.id;
+      option.textContent = `${tag.name || tag.id} (${tag.motion || "asset"})`;
+      return option;
+    }));
+    if (this._admin) this._listNearby();
     this._draw();
+  }
+
+  async _listNearby() {
+    const answer = await this._hass.callWS({ type: "ble_rtls/site/nearby", entry_id: this._entry });
+    this._nearby = answer.devices;
+    const select = this.shadowRoot.getElementById("nearby");
+    select.replaceChildren(select.options[0], ...answer.devices.map((device, index) => {
+      const option = document.createElement("option");
+      option.value = String(index);
+      option.textContent = `${device.name || device.address} · ${device.rssi} dBm`;
+      return option;
+    }));
+  }
+
+  _addTag() {
+    const root = this.shadowRoot;
+    const name = root.getElementById("tag-name").value.trim();
+    const identity = root.getElementById("tag-address").value.trim();
+    if (!name || !identity) {
+      this._say("A tag needs a name and its MAC address or iBeacon id");
+      return;
+    }
+    const kind = /^[0-9a-f]{8}-/i.test(identity) ? "ibeacon" : "address";
+    const site = structuredClone(this._site);
+    site.tags.push({
+      id: slug(name), name, [kind]: identity, motion: root.getElementById("tag-motion").value,
+    });
+    this._change(site);
+  }
+
+  _removeTag() {
+    const id = this.shadowRoot.getElementById("tag-list").value;
+    const site = structuredClone(this._site);
+    site.tags = site.tags.filter((tag) => tag.id !== id);
+    this._change(site);
   }
 
   async _change(site) {
