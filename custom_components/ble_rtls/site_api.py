@@ -200,6 +200,7 @@ def _tag_state(entry: BleRtlsConfigEntry, tag_id: str) -> dict[str, Any] | None:
     return {
         "id": view.id,
         "name": view.name,
+        "device_id": entry.runtime_data.coordinator.device_id(view.id),
         "missing": view.missing,
         "zone": view.zone,
         "position": None

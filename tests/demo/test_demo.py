@@ -239,6 +239,33 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
         first = await page.evaluate(where)
         await page.wait_for(f"{where} !== {first!r}", 30)  # it moves on the live map
 
+        # A survey point: a standing pallet picked, the map clicked where it is shown.
+        pallet = next(t["id"] for t in (await _site(base, token))["tags"] if t["motion"] == "asset")
+        spot = await page.evaluate(
+            _in_panel(
+                f"(() => {{ const dot = root.querySelector('[data-tag={pallet}]');"
+                " const box = dot.getBoundingClientRect();"
+                " return {x: box.x + box.width / 2, y: box.y + box.height / 2}; })()"
+            )
+        )
+        await page.evaluate(
+            _in_panel(
+                f"(() => {{ root.getElementById('tag-list').value = {pallet!r};"
+                " root.getElementById('survey').click(); return true; })()"
+            )
+        )
+        await _click(page, spot["x"], spot["y"])
+        await page.wait_for(
+            _in_panel(
+                "root.querySelector('[data-survey]') !== null"
+                " || root.getElementById('error').textContent"
+            ),
+            30,
+        )
+        assert not await page.evaluate(_in_panel("root.getElementById('error').textContent"))
+        (point,) = (await _site(base, token))["survey"]
+        assert len(point["rssi"]) >= 3
+
         receiver = await page.evaluate(
             _in_panel(
                 "(() => { const dot = root.querySelector('[data-receiver]');"

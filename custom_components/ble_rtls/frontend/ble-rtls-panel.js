@@ -23,6 +23,7 @@ const STYLE = `
   .tag.missing { fill: #9e9e9e; }
   text { font-size: 0.5px; fill: var(--primary-text-color, #212121); }
   .grid { stroke: rgba(0, 0, 0, 0.08); stroke-width: 0.02; }
+  .survey { fill: #ef6c00; }
 `;
 
 function el(name, attributes = {}, parent = null) {
@@ -78,6 +79,7 @@ class BleRtlsPanel extends HTMLElement {
       <div id="tags">
         <label>Tags <select id="tag-list"></select></label>
         <button id="tag-remove" type="button">Remove</button>
+        <button id="survey" type="button">Survey: click where it stands</button>
         <select id="nearby"><option value="">Add a device heard nearby…</option></select>
         <input id="tag-name" placeholder="Name">
         <input id="tag-address" placeholder="MAC address or iBeacon id">
@@ -94,6 +96,10 @@ class BleRtlsPanel extends HTMLElement {
     root.getElementById("tags").hidden = !this._admin;
     root.getElementById("tag-add").addEventListener("click", () => this._addTag());
     root.getElementById("tag-remove").addEventListener("click", () => this._removeTag());
+    root.getElementById("survey").addEventListener("click", () => {
+      this._surveying = root.getElementById("tag-list").value;
+      root.getElementById("status").textContent = "Click where the tag stands";
+    });
     root.getElementById("nearby").addEventListener("change", (e) => {
       const device = this._nearby[Number(e.target.value)];
       if (!device) return;
@@ -270,6 +276,13 @@ class BleRtlsPanel extends HTMLElement {
       el("title", {}, dot).textContent = receiver.name || receiver.id;
       if (this._admin) dot.addEventListener("pointerdown", (e) => this._drag(e, receiver, dot));
     }
+    (this._site.survey || []).forEach((point, index) => {
+      if ((point.floor || 0) !== this._floor) return;
+      el("rect", {
+        class: "survey", x: point.x - 0.15, y: point.y - 0.15, width: 0.3, height: 0.3,
+        "data-survey": index,
+      }, map);
+    });
     this._tagLayer = el("g", {}, map);
     this._drawTags();
   }
@@ -422,7 +435,33 @@ class BleRtlsPanel extends HTMLElement {
     await this._change(site);
   }
 
+  async _survey(tagId, [x, y]) {
+    this._surveying = null;
+    const tag = this._tags.get(tagId);
+    if (!tag || !tag.device_id) {
+      this._say("That tag has no device yet");
+      return;
+    }
+    try {
+      const answer = await this._hass.callWS({
+        type: "call_service", domain: "ble_rtls", service: "add_survey_point",
+        service_data: { device_id: tag.device_id, x, y, floor: this._floor },
+        return_response: true,
+      });
+      const point = answer.response;
+      this.shadowRoot.getElementById("status").textContent =
+        `Survey point taken (${point.survey_points} on the site)`;
+      this._show(await this._hass.callWS({ type: "ble_rtls/site/get", entry_id: this._entry }));
+    } catch (err) {
+      this._say(err.message || String(err));
+    }
+  }
+
   _corner(event) {
+    if (this._surveying) {
+      this._survey(this._surveying, this._point(event));
+      return;
+    }
     if (this._planSetup) {
       if (this._planSetup.points.length < 3) this._planSetup.points.push(this._point(event));
       this._draw();
