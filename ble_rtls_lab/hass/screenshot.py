@@ -11,7 +11,9 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -92,7 +94,10 @@ async def headless_page(width: int = 1400, height: int = 1000) -> AsyncIterator[
     if chromium is None:
         raise SystemExit("chromium is not installed (Debian: apt-get install chromium)")
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="ble-rtls-chromium-") as profile:
+    # Chromium's helpers may write to the profile for a moment after it exits.
+    with tempfile.TemporaryDirectory(
+        prefix="ble-rtls-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         browser = subprocess.Popen(
             [
                 chromium,
@@ -113,6 +118,7 @@ async def headless_page(width: int = 1400, height: int = 1000) -> AsyncIterator[
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helpers with it, to stop them all after
         )
         try:
             async with aiohttp.ClientSession() as session:
@@ -122,7 +128,7 @@ async def headless_page(width: int = 1400, height: int = 1000) -> AsyncIterator[
                     await page.call("Page.enable")
                     yield page
         finally:
-            browser.terminate()
+            os.killpg(browser.pid, signal.SIGTERM)
             browser.wait(timeout=30)
 
 

@@ -206,6 +206,16 @@ def _in_panel(expression: str) -> str:
     return f"{root} return root && ({expression}); }})()"
 
 
+async def _press(page: Page, button: str, values: dict[str, str] | None = None) -> None:
+    """Fill the panel's inputs (by id), then press one of its buttons."""
+    filled = "".join(
+        f" root.getElementById({key!r}).value = {value!r};" for key, value in (values or {}).items()
+    )
+    await page.evaluate(
+        _in_panel(f"(() => {{{filled} root.getElementById({button!r}).click(); return true; }})()")
+    )
+
+
 async def _click(page: Page, x: float, y: float) -> None:
     for kind in ("mousePressed", "mouseReleased"):
         await page.mouse(kind, x, y)
@@ -248,12 +258,7 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
                 " return {x: box.x + box.width / 2, y: box.y + box.height / 2}; })()"
             )
         )
-        await page.evaluate(
-            _in_panel(
-                f"(() => {{ root.getElementById('tag-list').value = {pallet!r};"
-                " root.getElementById('survey').click(); return true; })()"
-            )
-        )
+        await _press(page, "survey", {"tag-list": pallet})
         await _click(page, spot["x"], spot["y"])
         await page.wait_for(
             _in_panel(
@@ -292,15 +297,10 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
         )
 
         async def draw(name: str, corners: tuple[tuple[float, float], ...]) -> None:
-            await page.evaluate(_in_panel("root.getElementById('draw').click()"))
+            await _press(page, "draw")
             for fx, fy in corners:
                 await _click(page, area["x"] + fx * area["w"], area["y"] + fy * area["h"])
-            await page.evaluate(
-                _in_panel(
-                    f"(() => {{ root.getElementById('zone-name').value = {name!r};"
-                    " root.getElementById('finish').click(); return true; })()"
-                )
-            )
+            await _press(page, "finish", {"zone-name": name})
 
         zones = len((await _site(base, token))["zones"])
         await draw("Bench area", ((0.2, 0.2), (0.3, 0.2), (0.3, 0.3), (0.2, 0.3)))
@@ -313,7 +313,7 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
         assert "zones[" in message, message
         assert len((await _site(base, token))["zones"]) == zones + 1
 
-        await page.evaluate(_in_panel("root.getElementById('undo').click()"))
+        await _press(page, "undo")
         await page.wait_for(_in_panel("root.querySelector('[data-zone=bench_area]') === null"))
         assert len((await _site(base, token))["zones"]) == zones
 
@@ -334,12 +334,7 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
                 )
             )
             await _click(page, at["x"], at["y"])
-        await page.evaluate(
-            _in_panel(
-                "(() => { root.getElementById('distance').value = '5';"
-                " root.getElementById('plan-save').click(); return true; })()"
-            )
-        )
+        await _press(page, "plan-save", {"distance": "5"})
         await page.wait_for(_in_panel("root.querySelector('[data-plan]')?.getAttribute('href')"))
         (stored,) = (await _site(base, token))["plans"]
         assert stored["floor"] == 0 and stored["file"] == "floor-0.png"
@@ -350,13 +345,7 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
         tags = len((await _site(base, token))["tags"])
 
         async def add_tag(address: str) -> None:
-            await page.evaluate(
-                _in_panel(
-                    "(() => { root.getElementById('tag-name').value = 'Spare trolley';"
-                    f" root.getElementById('tag-address').value = {address!r};"
-                    " root.getElementById('tag-add').click(); return true; })()"
-                )
-            )
+            await _press(page, "tag-add", {"tag-name": "Spare trolley", "tag-address": address})
 
         await add_tag("not-a-mac")
         message = await page.wait_for(_in_panel("root.getElementById('error').textContent"))
@@ -374,12 +363,7 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
             "address": "C0:FF:EE:AA:BB:CC",
             "motion": "asset",
         }
-        await page.evaluate(
-            _in_panel(
-                "(() => { root.getElementById('tag-list').value = 'spare_trolley';"
-                " root.getElementById('tag-remove').click(); return true; })()"
-            )
-        )
+        await _press(page, "tag-remove", {"tag-list": "spare_trolley"})
         await page.wait_for(
             _in_panel("[...root.getElementById('tag-list').options].length === " + str(tags))
         )
