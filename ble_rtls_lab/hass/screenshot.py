@@ -33,6 +33,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# What DevTools answers while the page is between two documents.
+_NAVIGATING = ("navigated or closed", "context was destroyed", "Cannot find context")
+
+
 class Page:
     """A headless Chromium page driven over the DevTools protocol."""
 
@@ -79,7 +83,13 @@ class Page:
         """The expression's value once it is truthy."""
         deadline = time.monotonic() + timeout
         while True:
-            value = await self.evaluate(expression)
+            try:
+                value = await self.evaluate(expression)
+            except RuntimeError as err:
+                # The page navigated under the question (a log-in redirect): ask again.
+                if not any(sign in str(err) for sign in _NAVIGATING):
+                    raise
+                value = None
             if value:
                 return value
             if time.monotonic() > deadline:
