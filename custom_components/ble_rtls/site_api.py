@@ -83,7 +83,8 @@ def _with_keys(sent: dict[str, Any], stored: SiteDocument) -> Any:
     """
     document = copy.deepcopy(sent)
     keys = {tag["id"]: tag["irk"] for tag in stored["tags"] if "irk" in tag}
-    for tag in document.get("tags", []) if isinstance(document.get("tags"), list) else []:
+    tags = document.get("tags")
+    for tag in tags if isinstance(tags, list) else []:
         if isinstance(tag, dict) and tag.get("irk") == HIDDEN and tag.get("id") in keys:
             tag["irk"] = keys[tag["id"]]
     return document

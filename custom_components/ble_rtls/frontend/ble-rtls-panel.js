@@ -58,6 +58,7 @@ class BleRtlsPanel extends HTMLElement {
   }
 
   async _start() {
+    this._planImages = new Map();
     const root = this.attachShadow({ mode: "open" });
     root.innerHTML = `<style>${STYLE}</style>
       <header>
@@ -291,23 +292,40 @@ class BleRtlsPanel extends HTMLElement {
     const plan = (this._site.plans || []).find((p) => p.floor === this._floor);
     if (!plan) return;
     const image = el("image", { "data-plan": plan.file, preserveAspectRatio: "none" }, map);
-    const url = `/api/ble_rtls/${this._entry}/plans/${plan.floor}`;
-    fetch(url, { headers: { Authorization: `Bearer ${this._hass.auth.data.access_token}` } })
-      .then((response) => (response.ok ? response.blob() : Promise.reject(response.status)))
-      .then((blob) => {
-        const source = URL.createObjectURL(blob);
-        const probe = new Image();
-        probe.onload = () => {
-          const scale = plan.metres_per_pixel;
-          image.setAttribute("x", -plan.origin[0] * scale);
-          image.setAttribute("y", -plan.origin[1] * scale);
-          image.setAttribute("width", probe.naturalWidth * scale);
-          image.setAttribute("height", probe.naturalHeight * scale);
-          image.setAttribute("href", source);
-        };
-        probe.src = source;
+    this._planImage(plan.floor)
+      .then(({ source, width, height }) => {
+        const scale = plan.metres_per_pixel;
+        image.setAttribute("x", -plan.origin[0] * scale);
+        image.setAttribute("y", -plan.origin[1] * scale);
+        image.setAttribute("width", width * scale);
+        image.setAttribute("height", height * scale);
+        image.setAttribute("href", source);
       })
       .catch(() => this._say(`The plan of floor ${plan.floor} could not be loaded`));
+  }
+
+  // Each floor's plan is fetched once (the map is drawn again on every change and click).
+  _planImage(floor) {
+    const key = `${this._entry}/${floor}`;
+    if (!this._planImages.has(key)) {
+      const url = `/api/ble_rtls/${this._entry}/plans/${floor}`;
+      const headers = { Authorization: `Bearer ${this._hass.auth.data.access_token}` };
+      const loaded = fetch(url, { headers })
+        .then((response) => (response.ok ? response.blob() : Promise.reject(response.status)))
+        .then((blob) => this._sized(URL.createObjectURL(blob)));
+      loaded.catch(() => this._planImages.delete(key)); // asked again at the next draw
+      this._planImages.set(key, loaded);
+    }
+    return this._planImages.get(key);
+  }
+
+  _sized(source) {
+    return new Promise((resolve, reject) => {
+      const probe = new Image();
+      probe.onload = () => resolve({ source, width: probe.naturalWidth, height: probe.naturalHeight });
+      probe.onerror = reject;
+      probe.src = source;
+    });
   }
 
   _followTags(tags) {
@@ -385,6 +403,10 @@ class BleRtlsPanel extends HTMLElement {
     }
     // Scale and origin are set on the image itself, one image pixel to one unit.
     this._planSetup = { ...answer, url: URL.createObjectURL(file), points: [] };
+    this._planImages.set(
+      `${this._entry}/${this._floor}`,
+      Promise.resolve({ source: this._planSetup.url, width: answer.width, height: answer.height }),
+    );
     const root = this.shadowRoot;
     root.getElementById("distance").hidden = false;
     root.getElementById("plan-save").hidden = false;
