@@ -24,6 +24,8 @@ import aiohttp
 from ble_rtls_lab.simulate import write_simulation
 
 ROOT = Path(__file__).resolve().parents[2]
+# The demo's own dashboard (the card on the live map), at /rtls-demo.
+DASHBOARD_URL = "rtls-demo"
 USERNAME, PASSWORD = "demo", "demo-rtls"
 # Onboarding's other steps: the location comes from configuration.yaml, and the core_config
 # step would add weather, radio and speech integrations that fail without the internet.
@@ -198,11 +200,32 @@ async def wait_until_running(base: str, token: str, timeout: float) -> None:
 
 
 async def save_dashboard(base: str, token: str) -> None:
-    """The default dashboard, made once: the map, each tag's zone, each zone's occupancy.
+    """The demo's dashboard, made once: the live map card, each tag's zone, each zone's occupancy.
 
-    A dashboard that exists is the user's, edits included: it is left as it is.
+    It is a dashboard of its own (since 2026 Home Assistant's Overview is one it makes
+    itself). Once saved it is the user's, edits included: it is left as it is.
     """
-    if await _has_dashboard(base, token):
+    (dashboards,) = await websocket_answers(base, token, {"type": "lovelace/dashboards/list"})
+    if not any(d["url_path"] == DASHBOARD_URL for d in dashboards["result"]):
+        (created,) = await websocket_answers(
+            base,
+            token,
+            {
+                "type": "lovelace/dashboards/create",
+                "url_path": DASHBOARD_URL,
+                "title": "Warehouse",
+                "icon": "mdi:warehouse",
+                "mode": "storage",
+                "show_in_sidebar": True,
+                "require_admin": False,
+            },
+        )
+        if not created.get("success"):
+            raise SystemExit(f"could not make the demo dashboard: {created}")
+    (saved,) = await websocket_answers(
+        base, token, {"type": "lovelace/config", "url_path": DASHBOARD_URL}
+    )
+    if saved.get("success"):
         return
     headers = {"Authorization": f"Bearer {token}"}
     ids: list[str] = []
@@ -210,15 +233,11 @@ async def save_dashboard(base: str, token: str) -> None:
         for _ in range(120):  # the site's entities appear just after start-up on a first run
             async with session.get(f"{base}/api/states", headers=headers) as response:
                 ids = sorted(state["entity_id"] for state in await response.json())
-            if any("_map_floor_" in i for i in ids):
+            if any(i.endswith("_occupancy") for i in ids):
                 break
             await asyncio.sleep(0.5)
-    maps = [i for i in ids if i.startswith("image.") and "_map_floor_" in i]
     cards: list[dict[str, object]] = [
-        {"type": "picture-entity", "entity": entity, "show_state": False, "show_name": True}
-        for entity in maps
-    ]
-    cards += [
+        {"type": "custom:ble-rtls-map-card", "title": "Live map"},
         {
             "type": "entities",
             "title": "Zone occupancy",
@@ -230,17 +249,14 @@ async def save_dashboard(base: str, token: str) -> None:
             "entities": [i for i in ids if i.startswith("sensor.") and i.endswith("_zone")],
         },
     ]
-    view = {"title": "BLE RTLS", "path": "rtls", "type": "sidebar", "cards": cards}
+    view = {"title": "BLE RTLS", "type": "sidebar", "cards": cards}
     (result,) = await websocket_answers(
-        base, token, {"type": "lovelace/config/save", "config": {"views": [view]}}
+        base,
+        token,
+        {"type": "lovelace/config/save", "url_path": DASHBOARD_URL, "config": {"views": [view]}},
     )
     if not result.get("success"):
         raise SystemExit(f"could not save the demo dashboard: {result}")
-
-
-async def _has_dashboard(base: str, token: str) -> bool:
-    (answer,) = await websocket_answers(base, token, {"type": "lovelace/config"})
-    return bool(answer.get("success"))
 
 
 async def dismiss_stale_discovery(base: str, token: str) -> None:
@@ -342,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"BLE RTLS demo is running on {base}\n"
             f"  login: {USERNAME} / {PASSWORD}\n"
+            f"  live map: {base}/{DASHBOARD_URL}; set-up on the plan: {base}/ble-rtls\n"
             f"  API token: {config / 'demo-token.txt'} ({token[:8]}...)\n"
             f"  companion app: .venv/bin/python companion_app/main.py, then paste the code in"
             f" {config / 'phone-pairing.txt'}\n"

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import requests
 from ble_rtls_companion.pairing import parse_pairing
 from ble_rtls_companion.sender import check_connection
 from PIL import Image
 
-from ble_rtls_lab.hass.demo import websocket_answers
+from ble_rtls_lab.hass.demo import DASHBOARD_URL, websocket_answers
 from ble_rtls_lab.hass.screenshot import Page, free_port, headless_page
 
 ROOT = Path(__file__).parents[2]
@@ -143,6 +146,7 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
         pairing = parse_pairing((config / "phone-pairing.txt").read_text(encoding="utf-8"))
         assert pairing.url == base
         assert check_connection(pairing) == "Demo phone"
+        asyncio.run(_card_follows_the_site(base))  # before the user edits the dashboard
         # A clean first start: nothing of the demo's own making in the log, the repairs or the
         # notifications, and the tags on HA's own map.
         assert _errors(config) == []
@@ -155,6 +159,7 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
                 # The user edits the demo's dashboard: a second start must keep it.
                 {
                     "type": "lovelace/config/save",
+                    "url_path": DASHBOARD_URL,
                     "config": {"views": [{"title": "Mine", "cards": []}]},
                 },
             )
@@ -170,6 +175,7 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
         forklift = states["device_tracker.forklift_0"]["attributes"]
         assert abs(forklift["latitude"] - 52.37) < 0.01 and abs(forklift["longitude"] - 4.89) < 0.01
         asyncio.run(_panel_sets_up_and_follows_the_site(base, token))
+        asyncio.run(_users_cannot_change_the_site(base, token))  # last: a second user
     finally:
         assert _stop(process) == 0
 
@@ -179,7 +185,9 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
         assert (config / "demo-token.txt").read_text(encoding="utf-8").strip() == token
         assert "device_tracker.forklift_0" in _states(base, token)
         assert _errors(config) == []  # the first run's database was closed cleanly
-        (dashboard,) = asyncio.run(websocket_answers(base, token, {"type": "lovelace/config"}))
+        (dashboard,) = asyncio.run(
+            websocket_answers(base, token, {"type": "lovelace/config", "url_path": DASHBOARD_URL})
+        )
         assert dashboard["result"]["views"][0]["title"] == "Mine"
         # Home Assistant killed under the demo is an error, not a clean stop.
         os.kill(_home_assistant(again), signal.SIGKILL)
@@ -189,36 +197,84 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
             assert _stop(again) == 0
 
 
-# The panel element, wherever Home Assistant's frontend nests it in shadow roots.
-_PANEL = """(function find(root) {
-  const hit = root.querySelector("ble-rtls-panel");
+def _element(name: str) -> str:
+    """An element, wherever Home Assistant's frontend nests it in shadow roots."""
+    return f"""(function find(root) {{
+  const hit = root.querySelector("{name}");
   if (hit) return hit;
-  for (const e of root.querySelectorAll("*")) {
-    if (e.shadowRoot) { const found = find(e.shadowRoot); if (found) return found; }
-  }
+  for (const e of root.querySelectorAll("*")) {{
+    if (e.shadowRoot) {{ const found = find(e.shadowRoot); if (found) return found; }}
+  }}
   return null;
-})(document)"""
+}})(document)"""
 
 
-def _in_panel(expression: str) -> str:
-    """A JavaScript expression over the panel's shadow root `root` (null before it is drawn)."""
-    root = f"(() => {{ const p = {_PANEL}; const root = p && p.shadowRoot;"
+def _in(name: str, expression: str) -> str:
+    """A JavaScript expression over an element's shadow root `root` (null before it is drawn);
+    the element itself is `p`."""
+    root = f"(() => {{ const p = {_element(name)}; const root = p && p.shadowRoot;"
     return f"{root} return root && ({expression}); }})()"
 
 
+def _in_panel(expression: str) -> str:
+    return _in("ble-rtls-panel", expression)
+
+
 async def _press(page: Page, button: str, values: dict[str, str] | None = None) -> None:
-    """Fill the panel's inputs (by id), then press one of its buttons."""
+    """Fill the panel's inputs (by id), then press one of its buttons (the status cleared)."""
     filled = "".join(
         f" root.getElementById({key!r}).value = {value!r};" for key, value in (values or {}).items()
     )
+    filled += " root.getElementById('status').textContent = '';"
     await page.evaluate(
         _in_panel(f"(() => {{{filled} root.getElementById({button!r}).click(); return true; }})()")
+    )
+
+
+async def _choose(page: Page, select: str, value: str) -> None:
+    """Pick an option of one of the panel's lists, as a user does."""
+    await page.evaluate(
+        _in_panel(
+            f"(() => {{ const list = root.getElementById({select!r}); list.value = {value!r};"
+            " list.dispatchEvent(new Event('change')); return list.value; })()"
+        )
     )
 
 
 async def _click(page: Page, x: float, y: float) -> None:
     for kind in ("mousePressed", "mouseReleased"):
         await page.mouse(kind, x, y)
+
+
+def _centre(selector: str) -> str:
+    """Where the panel's element is on the screen, as _click's x and y."""
+    return _in_panel(
+        f"(() => {{ const box = root.querySelector({selector!r}).getBoundingClientRect();"
+        " return {x: box.x + box.width / 2, y: box.y + box.height / 2}; })()"
+    )
+
+
+async def _on_screen(page: Page, x: float, y: float) -> dict[str, float]:
+    """Where a point of the map (metres, or pixels of a plan being set up) is on the screen."""
+    at: dict[str, float] = await page.evaluate(
+        _in_panel(
+            "(() => { const m = root.getElementById('map').getScreenCTM();"
+            f" const p = new DOMPoint({x}, {y}).matrixTransform(m);"
+            " return {x: p.x, y: p.y}; })()"
+        )
+    )
+    return at
+
+
+async def _drag(page: Page, start: dict[str, float], end: dict[str, float]) -> None:
+    await page.mouse("mousePressed", start["x"], start["y"])
+    for step in range(1, 7):
+        await page.mouse(
+            "mouseMoved",
+            start["x"] + (end["x"] - start["x"]) * step / 6,
+            start["y"] + (end["y"] - start["y"]) * step / 6,
+        )
+    await page.mouse("mouseReleased", end["x"], end["y"])
 
 
 def _receiver(site: dict[str, Any], receiver_id: str) -> dict[str, Any]:
@@ -245,21 +301,35 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
         await page.call("Page.navigate", url=f"{base}/ble-rtls")
         await page.wait_for(_in_panel("root.querySelectorAll('[data-receiver]').length === 12"), 60)
         await page.wait_for(_in_panel("root.querySelectorAll('[data-tag]').length === 20"), 30)
-        where = _in_panel("root.querySelector('[data-tag=forklift_0]').getAttribute('cx')")
+        where = _in_panel("[...root.querySelectorAll('[data-tag]')].map(t => t.dataset.x).join()")
         first = await page.evaluate(where)
-        await page.wait_for(f"{where} !== {first!r}", 30)  # it moves on the live map
+        await page.wait_for(f"{where} !== {first!r}", 30)  # they move on the live map
+
+        # A walking worker clicked where no other tag covers it: its details and its trail.
+        spot = await page.wait_for(
+            _in_panel(
+                "(() => { for (const mark of root.querySelectorAll('[data-tag^=worker]')) {"
+                " const box = mark.querySelector('.tag').getBoundingClientRect();"
+                " const x = box.x + box.width / 2, y = box.y + box.height / 2;"
+                " const top = root.elementFromPoint(x, y)?.closest('[data-tag]');"
+                " if (top === mark) return {x, y, id: mark.dataset.tag}; } return null; })()"
+            )
+        )
+        picked = spot.pop("id")
+        await _click(page, **spot)
+        await page.wait_for(
+            _in_panel(f"root.querySelector('.tag-at.selected')?.dataset.tag === {picked!r}")
+        )
+        name = next(t["name"] for t in (await _site(base, token))["tags"] if t["id"] == picked)
+        details = await page.wait_for(_in_panel("root.getElementById('details').textContent"))
+        assert details.startswith(f"{name}: ") and " m, floor 0, ±" in details, details
+        await page.wait_for(_in_panel(f"root.querySelector('[data-trail={picked}]') !== null"))
 
         # A survey point: a standing pallet picked, the map clicked where it is shown.
         pallet = next(t["id"] for t in (await _site(base, token))["tags"] if t["motion"] == "asset")
-        spot = await page.evaluate(
-            _in_panel(
-                f"(() => {{ const dot = root.querySelector('[data-tag={pallet}]');"
-                " const box = dot.getBoundingClientRect();"
-                " return {x: box.x + box.width / 2, y: box.y + box.height / 2}; })()"
-            )
-        )
+        spot = await page.evaluate(_centre(f"[data-tag={pallet}] .tag"))
         await _press(page, "survey", {"tag-list": pallet})
-        await _click(page, spot["x"], spot["y"])
+        await _click(page, **spot)
         await page.wait_for(
             _in_panel(
                 "root.querySelector('[data-survey]') !== null"
@@ -271,23 +341,17 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
         (point,) = (await _site(base, token))["survey"]
         assert len(point["rssi"]) >= 3
 
-        receiver = await page.evaluate(
-            _in_panel(
-                "(() => { const dot = root.querySelector('[data-receiver]');"
-                " const box = dot.getBoundingClientRect();"
-                " return {id: dot.dataset.receiver, x: box.x + box.width / 2,"
-                " y: box.y + box.height / 2}; })()"
-            )
+        receiver_id = await page.evaluate(
+            _in_panel("root.querySelector('[data-receiver]').dataset.receiver")
         )
-        before = _receiver(await _site(base, token), receiver["id"])
-        x, y = receiver["x"], receiver["y"]
-        await page.mouse("mousePressed", x, y)
-        for step in range(1, 7):
-            await page.mouse("mouseMoved", x + 10 * step, y + 10 * step)
-        await page.mouse("mouseReleased", x + 60, y + 60)
+        dot = f"[data-receiver='{receiver_id}']"
+        before = _receiver(await _site(base, token), receiver_id)
+        start = await page.evaluate(_centre(dot))
+        await _drag(page, start, {"x": start["x"] + 60, "y": start["y"] + 60})
         await page.wait_for(_in_panel("root.getElementById('status').textContent === 'Saved'"))
-        after = _receiver(await _site(base, token), receiver["id"])
+        after = _receiver(await _site(base, token), receiver_id)
         assert after["x"] > before["x"] + 1.0 and after["y"] > before["y"] + 1.0, (before, after)
+        await _receiver_side_form(page, base, token, receiver_id)
 
         area = await page.evaluate(
             _in_panel(
@@ -313,7 +377,14 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
         assert "zones[" in message, message
         assert len((await _site(base, token))["zones"]) == zones + 1
 
-        await _press(page, "undo")
+        await _zone_side_form(page, base, token)
+        await _press(page, "undo")  # the deletion undone: the zone as last edited
+        await page.wait_for(_in_panel("root.querySelector('[data-zone=bench_area]') !== null"))
+        back = _zone(await _site(base, token), "bench_area")
+        assert back is not None and back["name"] == "Bench" and len(back["polygon"]) == 3
+        for _ in range(4):  # the edits, then the drawing, undone one by one
+            await _press(page, "undo")
+            await page.wait_for(_in_panel("root.getElementById('status').textContent !== ''"), 5)
         await page.wait_for(_in_panel("root.querySelector('[data-zone=bench_area]') === null"))
         assert len((await _site(base, token))["zones"]) == zones
 
@@ -326,14 +397,7 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
                 _in_panel("root.getElementById('status').textContent.startsWith('Click two')")
             )
         for px, py in ((100, 100), (200, 100), (50, 150)):
-            at = await page.evaluate(
-                _in_panel(
-                    "(() => { const m = root.getElementById('map').getScreenCTM();"
-                    f" const p = new DOMPoint({px}, {py}).matrixTransform(m);"
-                    " return {x: p.x, y: p.y}; })()"
-                )
-            )
-            await _click(page, at["x"], at["y"])
+            await _click(page, **await _on_screen(page, px, py))
         await _press(page, "plan-save", {"distance": "5"})
         await page.wait_for(_in_panel("root.querySelector('[data-plan]')?.getAttribute('href')"))
         (stored,) = (await _site(base, token))["plans"]
@@ -363,8 +427,210 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
             "address": "C0:FF:EE:AA:BB:CC",
             "motion": "asset",
         }
+        # Renamed and said to move like a vehicle in its side form.
+        await _choose(page, "tag-list", "spare_trolley")
+        await page.wait_for(_in_panel("root.getElementById('tag-save') !== null"))
+        await _press(page, "tag-save", {"tag-rename": "Trolley", "tag-motion-edit": "vehicle"})
+        await page.wait_for(_in_panel("root.getElementById('tag-rename')?.value === 'Trolley'"))
+        renamed = (await _site(base, token))["tags"][-1]
+        assert (renamed["name"], renamed["motion"]) == ("Trolley", "vehicle"), renamed
         await _press(page, "tag-remove", {"tag-list": "spare_trolley"})
         await page.wait_for(
             _in_panel("[...root.getElementById('tag-list').options].length === " + str(tags))
         )
         assert all(tag["id"] != "spare_trolley" for tag in (await _site(base, token))["tags"])
+
+
+async def _until(base: str, token: str, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The stored site once `check` holds for it (within 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        site = await _site(base, token)
+        if check(site) or time.monotonic() > deadline:
+            return site
+        await asyncio.sleep(0.2)
+
+
+def _zone(site: dict[str, Any], zone_id: str) -> dict[str, Any] | None:
+    return next((z for z in site["zones"] if z["id"] == zone_id), None)
+
+
+def _bench(site: dict[str, Any]) -> dict[str, Any]:
+    """The zone the panel test draws."""
+    bench = _zone(site, "bench_area")
+    assert bench is not None
+    return bench
+
+
+async def _receiver_side_form(page: Page, base: str, token: str, receiver_id: str) -> None:
+    """A receiver clicked: height and RSSI correction saved from its side form, an impossible
+    correction refused there and nothing changed; removed from the plan, then placed again
+    from the list of Home Assistant's scanners by clicking where it hangs."""
+    await _click(page, **await page.evaluate(_centre(f"[data-receiver='{receiver_id}']")))
+    await page.wait_for(_in_panel("root.getElementById('receiver-save') !== null"))
+    await _press(page, "receiver-save", {"receiver-z": "3.5", "receiver-offset": "-2"})
+    await page.wait_for(_in_panel("root.getElementById('status').textContent === 'Saved'"))
+    saved = _receiver(await _site(base, token), receiver_id)
+    assert (saved["z"], saved["rssi_offset"]) == (3.5, -2), saved
+    await _press(page, "receiver-save", {"receiver-offset": "99"})
+    message = await page.wait_for(_in_panel("root.getElementById('side-error')?.textContent"))
+    assert "rssi_offset" in message, message
+    assert _receiver(await _site(base, token), receiver_id) == saved
+
+    await _press(page, "receiver-remove")
+    await _until(base, token, lambda site: all(r["id"] != receiver_id for r in site["receivers"]))
+    await page.wait_for(
+        _in_panel(
+            f"[...root.getElementById('place').options].some(o => o.value === {receiver_id!r})"
+        )
+    )
+    await _choose(page, "place", receiver_id)
+    await _click(page, **await _on_screen(page, 3.0, 4.0))
+    site = await _until(
+        base, token, lambda site: any(r["id"] == receiver_id for r in site["receivers"])
+    )
+    placed = _receiver(site, receiver_id)
+    assert abs(placed["x"] - 3.0) < 0.1 and abs(placed["y"] - 4.0) < 0.1, placed
+
+
+# A point inside a zone where nothing is drawn over it (tags move over zones).
+def _free_spot(zone_id: str) -> str:
+    return _in_panel(
+        f"(() => {{ const shape = root.querySelector('[data-zone={zone_id}]');"
+        " const box = shape.getBoundingClientRect();"
+        " for (let i = 1; i < 10; i++) for (let j = 1; j < 10; j++) {"
+        " const x = box.x + box.width * i / 10, y = box.y + box.height * j / 10;"
+        " if (root.elementFromPoint(x, y) === shape) return {x, y}; }"
+        " return null; })()"
+    )
+
+
+async def _zone_side_form(page: Page, base: str, token: str) -> None:
+    """The drawn zone picked: a corner dragged near another zone's corner snaps onto it, a
+    picked corner is deleted, the zone renamed, made open and linked to an area, then deleted."""
+    site = await _site(base, token)
+    bench = _zone(site, "bench_area")
+    assert bench is not None
+    first = bench["polygon"][0]
+    nearest = min(
+        (
+            corner
+            for zone in site["zones"]
+            if zone["id"] != "bench_area"
+            for corner in zone["polygon"]
+        ),
+        key=lambda c: (c[0] - first[0]) ** 2 + (c[1] - first[1]) ** 2,
+    )
+    await _click(page, **await page.wait_for(_free_spot("bench_area")))
+    await page.wait_for(_in_panel("root.getElementById('zone-save') !== null"))
+    target = await _on_screen(page, *nearest)
+    await _drag(
+        page,
+        await page.evaluate(_centre("[data-vertex='0']")),
+        {"x": target["x"] + 4, "y": target["y"] + 3},
+    )
+    site = await _until(base, token, lambda s: _bench(s)["polygon"][0] == nearest)
+    assert _bench(site)["polygon"][0] == nearest, (_bench(site), nearest)
+
+    await _click(page, **await page.evaluate(_centre("[data-vertex='1']")))
+    await page.wait_for(_in_panel("root.getElementById('corner-delete')?.disabled === false"))
+    await _press(page, "corner-delete")
+    await _until(base, token, lambda s: len(_bench(s)["polygon"]) == 3)
+
+    await page.wait_for(_in_panel("root.getElementById('zone-walls') !== null"))
+    area = await page.evaluate(
+        _in_panel(
+            "(() => { const list = root.getElementById('zone-area');"
+            " root.getElementById('zone-walls').checked = false;"
+            " list.selectedIndex = list.options.length > 1 ? 1 : 0; return list.value; })()"
+        )
+    )
+    await _press(page, "zone-save", {"zone-edit-name": "Bench"})
+    site = await _until(base, token, lambda s: _bench(s)["name"] == "Bench")
+    edited = _bench(site)
+    assert not edited["walls"] and edited.get("area_id", "") == area, edited
+
+    await _press(page, "zone-delete")
+    await _until(base, token, lambda s: _zone(s, "bench_area") is None)
+
+
+async def _card_follows_the_site(base: str) -> None:
+    """The demo's dashboard draws the live map card, whose tags move; the card is listed for
+    the card picker without a resource added by hand."""
+    async with headless_page(1400, 900) as page:
+        await page.call("Page.navigate", url=f"{base}/{DASHBOARD_URL}")
+        card = "ble-rtls-map-card"
+        await page.wait_for(_in(card, "root.querySelectorAll('[data-receiver]').length === 12"), 60)
+        await page.wait_for(_in(card, "root.querySelectorAll('[data-tag]').length === 20"), 30)
+        where = _in(card, "[...root.querySelectorAll('[data-tag]')].map(t => t.dataset.x).join()")
+        first = await page.evaluate(where)
+        await page.wait_for(f"{where} !== {first!r}", 30)
+        listed = await page.evaluate("(window.customCards || []).map((c) => c.type)")
+        assert card in listed, listed
+
+
+async def _log_in(base: str, user_id: str) -> dict[str, Any]:
+    """Tokens for a user, through the trusted network's log-in flow as the frontend does it."""
+    client = f"{base}/"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{base}/auth/login_flow",
+            json={
+                "client_id": client,
+                "handler": ["trusted_networks", None],
+                "redirect_uri": f"{base}/?auth_callback=1",
+            },
+        ) as response:
+            flow = await response.json()
+        async with session.post(
+            f"{base}/auth/login_flow/{flow['flow_id']}", json={"client_id": client, "user": user_id}
+        ) as response:
+            code = (await response.json())["result"]
+        async with session.post(
+            f"{base}/auth/token",
+            data={"grant_type": "authorization_code", "code": code, "client_id": client},
+        ) as response:
+            tokens: dict[str, Any] = await response.json()
+    return tokens | {"hassUrl": base, "clientId": client}
+
+
+async def _users_cannot_change_the_site(base: str, token: str) -> None:
+    """A user who is not an administrator sees the site and its tags in the panel, without
+    any control that changes it; changes sent from the page anyway are refused."""
+    (created,) = await websocket_answers(
+        base, token, {"type": "config/auth/create", "name": "Guard", "group_ids": ["system-users"]}
+    )
+    tokens = await _log_in(base, created["result"]["user"]["id"])
+    before = await _site(base, token)
+    async with headless_page(1400, 900) as page:
+        await page.call("Page.navigate", url=f"{base}/manifest.json")  # the site's origin
+        await page.evaluate(
+            f"localStorage.setItem('hassTokens', JSON.stringify({{...{json.dumps(tokens)},"
+            " expires: Date.now() + 1800 * 1000}))"
+        )
+        await page.call("Page.navigate", url=f"{base}/ble-rtls")
+        await page.wait_for(_in_panel("root.querySelectorAll('[data-tag]').length === 20"), 60)
+        assert await page.evaluate(_in_panel("p.hass.user.name")) == "Guard"
+        assert await page.evaluate(
+            _in_panel("[...root.querySelectorAll('.admin')].every((part) => part.hidden)")
+        )
+        await _click(page, **await page.evaluate(_centre("[data-receiver]")))
+        await asyncio.sleep(1)
+        assert await page.evaluate(_in_panel("root.getElementById('side').children.length")) == 0
+        entry = await page.evaluate(_in_panel("root.getElementById('site').value"))
+        refused = await page.evaluate(
+            _in_panel(
+                "p.hass.callWS({type: 'ble_rtls/site/update', entry_id: "
+                f"{entry!r}, site: {{receivers: [], tags: [], zones: []}}}})"
+                ".then(() => 'saved', (err) => err.code)"
+            )
+        )
+        assert refused == "unauthorized", refused
+        status = await page.evaluate(
+            _in_panel(
+                f"p.hass.fetchWithAuth('/api/ble_rtls/{entry}/plans/0', {{method: 'DELETE'}})"
+                ".then((response) => response.status)"
+            )
+        )
+        assert status == 401, status
+    assert await _site(base, token) == before
