@@ -21,6 +21,8 @@ from .sender import Sender, SenderStatus, check_connection
 
 DEFAULT_INTERVAL: Final = 60.0
 INTERVALS: Final = (10.0, 30.0, 60.0, 300.0)
+# Check-in timers offered, in minutes ("expect me within 20 minutes").
+TIMER_MINUTES: Final = (10, 20, 30, 60, 120)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Status:
     link: SenderStatus
     queue: Counts
     active_panic: str | None
+    check_in_by: float | None
 
 
 class Companion:
@@ -74,6 +77,7 @@ class Companion:
             "sharing": True,
             "interval": DEFAULT_INTERVAL,
             "active_panic": None,
+            "check_in_by": None,
         }
         try:
             stored = json.loads(self._settings_path.read_text(encoding="utf-8"))
@@ -114,6 +118,10 @@ class Companion:
             self._thread.start()
         if self._settings["sharing"]:
             self.location.start(self.on_fix)
+        if self._settings["active_panic"] is not None and self.pairing is not None:
+            # Ask at once whether the alarm was answered while the app was closed.
+            self.outbox.add(message("hello", time.time()))
+            self._wake()
 
     def stop(self) -> None:
         """Stop sending and locating; queued messages stay in the outbox."""
@@ -167,9 +175,7 @@ class Companion:
     def raise_panic(self, note: str = "") -> str:
         """Queue an alarm with the last fix; stored before this returns. Returns its id."""
         fields: dict[str, Any] = {"note": note} if note else {}
-        if self._last_fix is not None:
-            fields["location"] = self._last_fix.as_location(self.location.battery())
-        panic = message("panic", time.time(), **fields)
+        panic = message("panic", time.time(), **fields, **self._located())
         self.outbox.add(panic)
         self._settings["active_panic"] = panic["id"]
         self._save_settings()
@@ -188,12 +194,31 @@ class Companion:
         return True
 
     def check_in(self) -> None:
-        """Queue an "I'm safe" with the last fix."""
-        fields: dict[str, Any] = {}
-        if self._last_fix is not None:
-            fields["location"] = self._last_fix.as_location(self.location.battery())
-        self.outbox.add(message("check_in", time.time(), **fields))
+        """Queue an "I'm safe" with the last fix; it also ends a check-in timer."""
+        self.outbox.add(message("check_in", time.time(), **self._located()))
+        if self._settings["check_in_by"] is not None:
+            self._settings["check_in_by"] = None
+            self._save_settings()
         self._wake()
+
+    def start_timer(self, minutes: float) -> float:
+        """Queue a check-in timer; returns its deadline.
+
+        Home Assistant raises the alarm if no check-in comes within `minutes`, even if this
+        phone falls silent.
+        """
+        now = time.time()
+        self.outbox.add(message("timer_start", now, duration=minutes * 60.0, **self._located()))
+        self._settings["check_in_by"] = now + minutes * 60.0
+        self._save_settings()
+        self._wake()
+        return float(self._settings["check_in_by"])
+
+    def _located(self) -> dict[str, Any]:
+        """The last fix as a message's location field, when there is one."""
+        if self._last_fix is None:
+            return {}
+        return {"location": self._last_fix.as_location(self.location.battery())}
 
     # What the screen shows
 
@@ -214,6 +239,7 @@ class Companion:
             link=link,
             queue=self.outbox.counts(),
             active_panic=self._settings["active_panic"],
+            check_in_by=self._settings["check_in_by"],
         )
 
 

@@ -2,7 +2,7 @@
 
 SQLite in the app's data folder with synchronous=FULL: a message added is on disk before
 `add` returns, so neither a crash nor a restart loses a panic. Panics (and their cancels)
-are sent before check-ins, check-ins before locations.
+are sent before check-ins and timers, those before locations.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ from typing import Final
 
 from .protocol import Message
 
-PRIORITIES: Final = {"panic": 0, "panic_cancel": 0, "check_in": 1, "location": 2}
+PRIORITIES: Final = {
+    "panic": 0,
+    "panic_cancel": 0,
+    "timer_start": 1,  # in order with check-ins: a check-in ends the timer started before it
+    "check_in": 1,
+    "location": 2,
+    "hello": 3,  # asks for the alarm's state; carries nothing
+}
 # Queued locations kept while offline; the oldest go first. Panics are never dropped.
 MAX_LOCATIONS: Final = 10_000
 

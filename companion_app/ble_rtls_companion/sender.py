@@ -7,7 +7,9 @@ it is sent again. The server de-duplicates by id, so a retry never raises a pani
 
 from __future__ import annotations
 
+import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,23 @@ BATCH: Final = 50
 BACKOFF_BASE: Final = 1.0
 BACKOFF_MAX: Final = 60.0
 TIMEOUT: Final = 10.0
+# While an alarm is open, Home Assistant is asked this often (s) whether someone answered;
+# otherwise the phone only talks when it has something to send.
+ALARM_POLL: Final = 2.0
+
+
+class _HideWebhook(logging.Filter):
+    """urllib3 logs each request's path at debug level, and a webhook id is a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "/api/webhook/" in text:
+            record.msg, record.args = WEBHOOK_PATH.sub("/api/webhook/<hidden>", text), None
+        return True
+
+
+WEBHOOK_PATH: Final = re.compile(r"/api/webhook/[^\s\"']+")
+logging.getLogger("urllib3.connectionpool").addFilter(_HideWebhook())
 
 
 class ConnectionCheckError(Exception):
@@ -40,6 +59,7 @@ class SenderStatus:
     last_error: str | None = None
     last_location_time: float | None = None
     panic: dict[str, Any] | None = None
+    timer: dict[str, Any] | None = None
     sent: int = 0
     failures: int = 0
 
@@ -191,6 +211,7 @@ class Sender:
         status.reachable, status.last_error, status.failures = True, None, 0
         status.sent += len(acked)
         status.panic = answer.get("panic")
+        status.timer = answer.get("timer")
         locations = [m["time"] for m in messages if m["type"] == "location" and m["id"] in acked]
         if locations:
             status.last_location_time = max(locations)
@@ -209,11 +230,33 @@ class Sender:
         base, cap = self._backoff
         return self._rng.uniform(0.0, min(cap, base * 2 ** min(self.status.failures, 30)))
 
+    def alarm_open(self) -> bool:
+        """Home Assistant last said an alarm of this phone is waiting for an answer."""
+        panic = self.status.panic
+        return panic is not None and panic.get("state") == "active"
+
+    def _ask_in(self) -> float | None:
+        """Seconds until Home Assistant should be asked about an alarm, if it should.
+
+        Every ALARM_POLL while an alarm is open; once just after a running check-in timer's
+        deadline (whether it raised its alarm). Otherwise the phone talks only to send.
+        """
+        if self.alarm_open():
+            return ALARM_POLL
+        timer = self.status.timer
+        if timer is not None and timer.get("state") == "running":
+            return max(0.0, float(timer["deadline"]) - self._clock()) + ALARM_POLL
+        return None
+
     def run(self, stop: threading.Event, idle: float = 30.0) -> None:
         """Send until stopped: at once while messages wait, backing off after failures."""
         while not stop.is_set():
             if self.outbox.counts().queued == 0:
-                self.wake.wait(idle)
+                ask_in = self._ask_in()
+                asking = ask_in is not None and ask_in <= idle
+                woken = self.wake.wait(ask_in if asking and ask_in is not None else idle)
+                if asking and not woken and not stop.is_set():
+                    self.outbox.add(message("hello", self._clock()))
             elif not self.send_once():
                 self.wake.wait(self.backoff())
             self.wake.clear()

@@ -21,7 +21,7 @@ from kivy.properties import NumericProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from kivy.utils import platform
 
-from .companion import INTERVALS, Companion, Status
+from .companion import INTERVALS, TIMER_MINUTES, Companion, Status
 from .location import LocationSource, PlyerLocationSource, desktop_source
 from .pairing import PairingError
 from .sender import ConnectionCheckError
@@ -149,6 +149,27 @@ KV = """
                 id: safe
                 text: "I'm safe"
                 on_release: root.check_in()
+        InfoLine:
+            id: timer
+        BoxLayout:
+            size_hint_y: None
+            height: "44dp"
+            spacing: "10dp"
+            Label:
+                text: "Expect me within"
+                halign: "left"
+                text_size: self.size
+                valign: "middle"
+            Spinner:
+                id: timer_minutes
+                size_hint_x: 0.4
+                text: root.timer_names[1]
+                values: root.timer_names
+            Action:
+                id: start_timer
+                size_hint_x: 0.5
+                text: "Start"
+                on_release: root.start_timer(timer_minutes.text)
         Button:
             text: "Pair again"
             size_hint_y: None
@@ -186,6 +207,11 @@ KV = """
 Builder.load_string(KV, filename="ble_rtls_companion.kv")
 
 
+# The app's data folder on a desktop, and where versions before 0.7 kept it.
+FOLDER = "ble-rtls-companion"
+OLD_FOLDER = "companion"
+
+
 def in_thread(work: Callable[[], None]) -> None:
     """Run network work off the UI thread."""
     threading.Thread(target=work, daemon=True).start()
@@ -196,18 +222,38 @@ def interval_name(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.0f} min"
 
 
+def timer_name(minutes: int) -> str:
+    """20 min, 2 h."""
+    return f"{minutes} min" if minutes < 60 else f"{minutes / 60:g} h"
+
+
 def describe_alarm(status: Status) -> str:
     """The alarm line: what the person needs to know about help."""
     panic = status.link.panic
+    by = f" by {panic['by']}" if panic and panic.get("by") else ""
     if status.active_panic is not None and status.queue.alarms:
         return "ALARM NOT YET DELIVERED: retrying"
+    if panic and panic.get("reason") == "missed_check_in" and panic["state"] == "active":
+        return "MISSED CHECK-IN: alarm raised. Press I'm safe if you are"
     if status.active_panic is not None and panic and panic["id"] == status.active_panic:
         if panic["state"] == "acknowledged":
-            return "Alarm seen: help knows"
+            return f"Alarm seen{by}: help knows"
         return "ALARM DELIVERED: waiting for someone to respond"
     if panic and panic["state"] == "acknowledged":
-        return "Last alarm was acknowledged"
+        return f"Last alarm was acknowledged{by}"
     return "No alarm"
+
+
+def describe_timer(status: Status) -> str:
+    """The timer line: when the person must check in, as Home Assistant knows it."""
+    timer = status.link.timer
+    if timer and timer["state"] == "expired" and status.check_in_by is not None:
+        return "Check-in time passed: Home Assistant raised the alarm"
+    if status.check_in_by is None:
+        return "No check-in timer"
+    due = time.strftime("%H:%M", time.localtime(status.check_in_by))
+    known = timer is not None and timer["state"] == "running"
+    return f"Check in by {due}" + ("" if known else " (not yet received by Home Assistant)")
 
 
 class CompanionScreen(Screen):
@@ -274,6 +320,7 @@ class HomeScreen(CompanionScreen):
     """Sharing, link, queue and alarm state; the panic, cancel and check-in buttons."""
 
     interval_names: ClassVar[list[str]] = [interval_name(seconds) for seconds in INTERVALS]
+    timer_names: ClassVar[list[str]] = [timer_name(minutes) for minutes in TIMER_MINUTES]
 
     def on_pre_enter(self, *_args: Any) -> None:
         """Show the current settings before the screen appears."""
@@ -310,6 +357,7 @@ class HomeScreen(CompanionScreen):
         if queue.rejected:
             ids.queue.text += f", {queue.rejected} refused by the server"
         ids.alarm.text = describe_alarm(status)
+        ids.timer.text = describe_timer(status)
         ids.alarm.color = RED if status.active_panic else (1, 1, 1, 1)
         ids.cancel_alarm.disabled = status.active_panic is None
 
@@ -336,8 +384,15 @@ class HomeScreen(CompanionScreen):
         self.refresh()
 
     def check_in(self) -> None:
-        """I'm safe."""
+        """I'm safe (it also ends a check-in timer)."""
         self.companion.check_in()
+        self.refresh()
+
+    def start_timer(self, name: str) -> None:
+        """Expect me within the chosen time."""
+        minutes = {timer_name(m): m for m in TIMER_MINUTES}.get(name)
+        if minutes is not None:
+            self.companion.start_timer(minutes)
         self.refresh()
 
 
@@ -405,8 +460,21 @@ class CompanionUI(ScreenManager):
 
 
 def data_dir(default: str) -> Path:
-    """One folder for the app and its Android service (p4a sets ANDROID_PRIVATE in both)."""
-    return Path(os.environ.get("ANDROID_PRIVATE") or default)
+    """One folder for the app and its Android service (p4a sets ANDROID_PRIVATE in both).
+
+    On a desktop it is named after the app; what an earlier version kept in a folder named
+    `companion` beside it is moved there once.
+    """
+    if private := os.environ.get("ANDROID_PRIVATE"):
+        return Path(private)
+    folder = Path(default)
+    old = folder.with_name(OLD_FOLDER)
+    if old != folder and (old / "pairing.json").exists() and not (folder / "pairing.json").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        for item in old.iterdir():
+            item.replace(folder / item.name)
+        old.rmdir()
+    return folder
 
 
 def start_android_service() -> None:
@@ -429,6 +497,11 @@ class CompanionApp(App):
     """The app on a phone or desktop: data in the app's own folder, GPS where there is one."""
 
     title = "BLE RTLS Companion"
+
+    @property
+    def name(self) -> str:
+        """The desktop data folder's name (Kivy's own, from the class name, is `companion`)."""
+        return FOLDER
 
     def build(self) -> CompanionUI:
         """Open the outbox, start sending and sharing, show pairing or home."""

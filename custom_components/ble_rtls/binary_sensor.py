@@ -87,7 +87,7 @@ class PhonePanic(BleRtlsEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, object]:
-        """The last alarm: its id, state, time, note and where."""
+        """The last alarm: its id, state, why, who answered it, time, note and where."""
         panic = self._view.panic
         if panic is None:
             return {}
@@ -95,6 +95,8 @@ class PhonePanic(BleRtlsEntity, BinarySensorEntity):
         return {
             "panic_id": panic.id,
             "panic_state": panic.state,
+            "reason": panic.reason,
+            "acknowledged_by": panic.acknowledged_by,
             "time": dt_util.utc_from_timestamp(panic.time).isoformat(),
             "note": panic.note,
             "latitude": None if fix is None else fix.latitude,

@@ -66,6 +66,9 @@ EVENT_BATTERY_LOW: Final = "ble_rtls_battery_low"
 EVENT_PANIC: Final = "ble_rtls_panic"
 EVENT_PANIC_CANCELLED: Final = "ble_rtls_panic_cancelled"
 EVENT_PANIC_ACKNOWLEDGED: Final = "ble_rtls_panic_acknowledged"
+# A notification action whose id is this followed by the panic id acknowledges that alarm
+# (Home Assistant's companion apps fire it as mobile_app_notification_action).
+ACKNOWLEDGE_ACTION: Final = "BLE_RTLS_ACKNOWLEDGE_"
 
 ATTR_X: Final = "x"
 ATTR_Y: Final = "y"

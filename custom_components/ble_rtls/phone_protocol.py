@@ -33,7 +33,16 @@ MAX_MESSAGES: Final = 100
 # Nonces one phone may use inside a window: a flood beyond this is refused (429).
 MAX_NONCES: Final = 20_000
 
-MESSAGE_TYPES: Final = ("location", "panic", "panic_cancel", "check_in", "hello")
+MESSAGE_TYPES: Final = (
+    "location",
+    "panic",
+    "panic_cancel",
+    "check_in",
+    "timer_start",
+    "hello",
+)
+# A check-in timer ("expect me within 20 minutes") runs from 1 minute to a day.
+TIMER_RANGE_S: Final = (60.0, 86_400.0)
 # Seconds since the epoch as the app writes them, and a hex SHA-256: ASCII only, so a header
 # of any other bytes is refused before it reaches the HMAC.
 TIME_FORMAT: Final = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
@@ -105,6 +114,13 @@ SCHEMAS: Final[dict[str, vol.Schema]] = {
     ),
     "panic_cancel": vol.Schema({**COMMON, vol.Required("panic_id"): TEXT_ID}),
     "check_in": vol.Schema({**COMMON, vol.Optional("location"): LOCATION}),
+    "timer_start": vol.Schema(
+        {
+            **COMMON,
+            vol.Required("duration"): _finite(*TIMER_RANGE_S),
+            vol.Optional("location"): LOCATION,
+        }
+    ),
     "hello": vol.Schema(COMMON),
 }
 

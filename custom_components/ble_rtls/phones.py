@@ -1,10 +1,11 @@
-"""Companion phones: a signed webhook in; a GPS tracker, a panic alarm and check-ins out.
+"""Companion phones: a signed webhook in; a GPS tracker, alarms and check-ins out.
 
 A panic is fired once per panic id however often the phone retries, across reloads,
 restarts and crashes: its id is written to HA's storage before its event fires, and the
-phone keeps every message until it is told it arrived. A request that fails any check
-changes nothing, and one signed before this hub started is refused, so a captured request
-cannot be played again once the nonces in memory are gone.
+phone keeps every message until it is told it arrived. A check-in timer's deadline is kept
+here too, so a phone that falls silent still raises its alarm, once, when it passes. A
+request that fails any check changes nothing, and one signed before this hub started is
+refused, so a captured request cannot be played again once the nonces in memory are gone.
 """
 
 from __future__ import annotations
@@ -14,21 +15,23 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, Final, Literal
 
 from aiohttp import web
 from homeassistant.components import persistent_notification, webhook
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
+from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import (
+    ACKNOWLEDGE_ACTION,
     DOMAIN,
     EVENT_PANIC,
     EVENT_PANIC_ACKNOWLEDGED,
@@ -51,7 +54,12 @@ FRESH_FOR: Final = 60.0
 # Where the state is saved when only locations changed (s): SD cards wear.
 LOCATION_SAVE_DELAY: Final = 30.0
 
+# What Home Assistant's companion apps fire when a notification's action is pressed.
+NOTIFICATION_ACTION_EVENT: Final = "mobile_app_notification_action"
+
 type PanicState = Literal["active", "cancelled", "acknowledged"]
+type PanicReason = Literal["panic", "missed_check_in"]
+type TimerState = Literal["running", "checked_in", "expired"]
 
 
 @dataclass(slots=True)
@@ -84,6 +92,26 @@ class Panic:
     fix: Fix | None
     note: str
     state: PanicState = "active"
+    reason: PanicReason = "panic"
+    acknowledged_by: str | None = None
+
+
+@dataclass(slots=True)
+class CheckInTimer:
+    """A check-in timer ("expect me within 20 minutes"): an alarm when it runs out.
+
+    Times are the phone's clock as signed (within the protocol's skew of this one).
+    """
+
+    id: str
+    started: float
+    deadline: float
+    state: TimerState = "running"
+
+    @property
+    def alarm_id(self) -> str:
+        """The id of the alarm it raises, apart from every panic id the phone makes."""
+        return f"timer-{self.id}"
 
 
 @dataclass(slots=True)
@@ -99,6 +127,7 @@ class PhoneView:
     battery: float | None = None
     check_in: float | None = None
     panic: Panic | None = None
+    timer: CheckInTimer | None = None
     panic_ids: dict[str, float] = field(default_factory=dict)
     nonces: dict[str, float] = field(default_factory=dict)
     # The newest send time accepted (stored), and the time at or before which requests are
@@ -171,6 +200,7 @@ class PhoneHub:
         self._by_webhook = {view.webhook_id: view for view in self.phones.values()}
         self._store = phone_store(hass, coordinator.entry_id)
         self._started = time.time()
+        self._timer_cancels: dict[str, CALLBACK_TYPE] = {}
 
     async def async_load(self) -> None:
         """Last fixes, check-ins, alarms and panic ids from storage; bad records skipped."""
@@ -189,6 +219,8 @@ class PhoneHub:
                     if panic is None
                     else Panic(**{**panic, "fix": _fix_or_none(panic.get("fix"))})
                 )
+                timer = record.get("timer")
+                view.timer = None if timer is None else CheckInTimer(**timer)
                 view.panic_ids = {str(k): float(v) for k, v in record["panic_ids"].items()}
                 view.accepted_until = float(record.get("accepted_until", -math.inf))
             except (TypeError, KeyError, ValueError, AttributeError):
@@ -207,6 +239,7 @@ class PhoneHub:
                 "battery": view.battery,
                 "check_in": view.check_in,
                 "panic": None if view.panic is None else asdict(view.panic),
+                "timer": None if view.timer is None else asdict(view.timer),
                 "panic_ids": view.panic_ids,
                 "accepted_until": view.accepted_until,
             }
@@ -215,12 +248,18 @@ class PhoneHub:
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
-        """Open each phone's webhook and follow its linked tag; returns the undo."""
-        cancels: list[Callable[[], None]] = []
+        """Open the phones' webhooks, follow their tags, timers and notification actions.
+
+        Returns the undo.
+        """
+        cancels: list[Callable[[], None]] = [
+            self.hass.bus.async_listen(NOTIFICATION_ACTION_EVENT, self._async_notification_action)
+        ]
         for view in self.phones.values():
             if view.panic is not None and view.panic.state == "active":
                 # Notifications do not outlive a restart; an alarm nobody answered does.
                 self._notify_panic(view, view.panic)
+            self._schedule(view)  # a deadline that passed while HA was down fires now
             webhook.async_register(
                 self.hass,
                 DOMAIN,
@@ -242,8 +281,9 @@ class PhoneHub:
 
         @callback
         def stop() -> None:
-            for cancel in cancels:
+            for cancel in (*cancels, *self._timer_cancels.values()):
                 cancel()
+            self._timer_cancels.clear()
 
         return stop
 
@@ -272,7 +312,7 @@ class PhoneHub:
         except ProtocolError as err:
             return _refusal(err, now)
         view.nonces[accepted.nonce] = now
-        before = (view.panic, dict(view.panic_ids), view.panic.state if view.panic else None)
+        before = _alarm_state(view)
         effects: list[Effect] = []
         for message in accepted.messages:
             effects += self._apply(view, message, now)
@@ -283,9 +323,7 @@ class PhoneHub:
             try:
                 await self._store.async_save(self._stored())
             except (OSError, TypeError, ValueError) as err:
-                view.panic, view.panic_ids = before[0], before[1]
-                if view.panic is not None and before[2] is not None:
-                    view.panic.state = before[2]
+                view.panic, view.panic_ids, view.timer = before
                 _LOGGER.warning(
                     "%s: could not store %s's alarm: %s", self.coordinator.title, view.name, err
                 )
@@ -301,7 +339,19 @@ class PhoneHub:
                 "phone": view.name,
                 "panic": None
                 if view.panic is None
-                else {"id": view.panic.id, "state": view.panic.state},
+                else {
+                    "id": view.panic.id,
+                    "state": view.panic.state,
+                    "reason": view.panic.reason,
+                    "by": view.panic.acknowledged_by,
+                },
+                "timer": None
+                if view.timer is None
+                else {
+                    "id": view.timer.id,
+                    "state": view.timer.state,
+                    "deadline": view.timer.deadline,
+                },
             }
         )
 
@@ -313,25 +363,99 @@ class PhoneHub:
             view.battery = fields["location"].get("battery", view.battery)
         if message.type == "check_in":
             view.check_in = max(view.check_in or 0.0, message.time)
-        elif message.type == "panic":
-            return self._raise_panic(view, message, now)
-        elif message.type == "panic_cancel":
+            return self._check_in(view, message.time)
+        if message.type == "timer_start":
+            return self._start_timer(view, message)
+        if message.type == "panic":
+            location = message.fields.get("location")
+            own = None if location is None else _fix_from(location, message.time)
+            note = message.fields.get("note", "")
+            return self._raise_alarm(view, message.id, message.time, now, own, note, "panic")
+        if message.type == "panic_cancel":
             return self._end_panic(view, fields["panic_id"], "cancelled", None)
         return []
 
-    def _raise_panic(self, view: PhoneView, message: Message, now: float) -> list[Effect]:
+    def _raise_alarm(
+        self,
+        view: PhoneView,
+        alarm_id: str,
+        when: float,
+        now: float,
+        own: Fix | None,
+        note: str,
+        reason: PanicReason,
+    ) -> list[Effect]:
+        """A new alarm (once per id), where the phone or its tag was last known."""
         view.panic_ids = {
             pid: seen for pid, seen in view.panic_ids.items() if now - seen <= PANIC_MEMORY
         }
-        if message.id in view.panic_ids:
+        if alarm_id in view.panic_ids:
             return []
-        view.panic_ids[message.id] = now
-        location = message.fields.get("location")
-        own = None if location is None else _fix_from(location, message.time)
+        view.panic_ids[alarm_id] = now
         fix = best_fix(own or view.gps, self.ble_fix(view))
-        panic = Panic(message.id, message.time, now, fix, message.fields.get("note", ""))
+        panic = Panic(alarm_id, when, now, fix, note, reason=reason)
         view.panic = panic
         return [partial(self._announce_panic, view, panic)]
+
+    def _start_timer(self, view: PhoneView, message: Message) -> list[Effect]:
+        """A new timer replaces the running one; a retry or an older start changes nothing."""
+        timer = view.timer
+        if timer is not None and (timer.id == message.id or timer.started > message.time):
+            return []
+        deadline = message.time + message.fields["duration"]
+        view.timer = CheckInTimer(message.id, message.time, deadline)
+        return [partial(self._schedule, view)]
+
+    def _check_in(self, view: PhoneView, at: float) -> list[Effect]:
+        """A check-in ends the running timer; a late one ends the alarm its timer raised."""
+        timer = view.timer
+        if timer is None or at < timer.started:
+            return []
+        if timer.state == "running":
+            timer.state = "checked_in"
+            return [partial(self._schedule, view)]
+        if timer.state == "expired":
+            return self._end_panic(view, timer.alarm_id, "cancelled", None)
+        return []
+
+    @callback
+    def _schedule(self, view: PhoneView) -> None:
+        """Follow the phone's running timer (and only it) to its deadline."""
+        if (cancel := self._timer_cancels.pop(view.id, None)) is not None:
+            cancel()
+        timer = view.timer
+        if timer is not None and timer.state == "running":
+            self._timer_cancels[view.id] = async_track_point_in_utc_time(
+                self.hass,
+                partial(self._async_expire, view.id),
+                dt_util.utc_from_timestamp(timer.deadline),
+            )
+
+    async def _async_expire(self, phone_id: str, _now: datetime) -> None:
+        """The deadline passed without a check-in: the alarm, stored before it fires."""
+        self._timer_cancels.pop(phone_id, None)
+        view = self.phones[phone_id]
+        timer = view.timer
+        if timer is None or timer.state != "running":
+            return
+        timer.state = "expired"
+        note = f"No check-in by the end of a {_minutes(timer.deadline - timer.started)} timer"
+        effects = self._raise_alarm(
+            view, timer.alarm_id, timer.deadline, time.time(), None, note, "missed_check_in"
+        )
+        try:
+            await self._store.async_save(self._stored())
+        except (OSError, TypeError, ValueError) as err:
+            # Raised all the same: a second alarm after a restart beats none.
+            _LOGGER.warning(
+                "%s: could not store %s's missed check-in: %s",
+                self.coordinator.title,
+                view.name,
+                err,
+            )
+        for effect in effects:
+            effect()
+        self._changed(view.id)
 
     def _announce_panic(self, view: PhoneView, panic: Panic) -> None:
         """The panic event and its notification, once the panic is stored."""
@@ -343,21 +467,16 @@ class PhoneHub:
         self._notify_panic(view, panic)
 
     def _notify_panic(self, view: PhoneView, panic: Panic) -> None:
-        """The alarm's persistent notification, with who, when, where and the note."""
-        person = self.person(view.id)
-        when = dt_util.utc_from_timestamp(panic.time).isoformat()
-        fix = panic.fix
-        where = "unknown"
-        if fix is not None:
-            where = (
-                f"[{fix.latitude:.5f}, {fix.longitude:.5f}]({fix.map_url}), ±{fix.accuracy:.0f} m"
-            )
-            where += f" ({fix.zone})" if fix.zone else ""
+        """The alarm's persistent notification: who, what, when (local time), where."""
+        who = self.person(view.id) or view.name
+        what = "did not check in by" if panic.reason == "missed_check_in" else "raised an alarm at"
         persistent_notification.async_create(
             self.hass,
-            f"{person or view.name} raised an alarm at {when}.\n\nLocation: {where}"
-            + (f"\n\nNote: {panic.note}" if panic.note else ""),
-            title=f"Panic: {person or view.name}",
+            f"{who} {what} {_local_time(panic.time)}.\n\nWhere: {_where(panic.fix)}"
+            + (f"\n\nNote: {panic.note}" if panic.note else "")
+            + f"\n\nPress *Acknowledge* on the {view.name} device, or on the alarm's notification"
+            " on your phone: the app then shows that help knows.",
+            title=f"{'Missed check-in' if panic.reason == 'missed_check_in' else 'Panic'}: {who}",
             notification_id=self._notification_id(view),
         )
 
@@ -386,16 +505,34 @@ class PhoneHub:
         effects = self._end_panic(view, view.panic.id, "acknowledged", user_id)
         if not effects:
             return False
+        user = await self.hass.auth.async_get_user(user_id) if user_id else None
+        view.panic.acknowledged_by = user.name if user else None
         await self._store.async_save(self._stored())
         for effect in effects:
             effect()
         self._changed(phone_id)
         return True
 
+    @callback
+    def _async_notification_action(self, event: Event) -> None:
+        """Acknowledge pressed on an alarm's notification on a phone with HA's companion app."""
+        action = event.data.get("action")
+        if not isinstance(action, str) or not action.startswith(ACKNOWLEDGE_ACTION):
+            return
+        panic_id = action.removeprefix(ACKNOWLEDGE_ACTION)
+        for view in self.phones.values():
+            if view.panic is not None and view.panic.id == panic_id:
+                self.hass.async_create_task(
+                    self.async_acknowledge(view.id, event.context.user_id),
+                    f"{DOMAIN} acknowledge {view.id}",
+                )
+
     def _event_data(self, view: PhoneView, panic: Panic) -> dict[str, Any]:
         fix = panic.fix
         return {
             "site": self.coordinator.title,
+            "reason": panic.reason,
+            "acknowledge_action": f"{ACKNOWLEDGE_ACTION}{panic.id}",
             "phone": view.id,
             "phone_name": view.name,
             "person": self.person(view.id),
@@ -466,6 +603,43 @@ def pairing_payload(url: str, phone: dict[str, Any]) -> str:
 def check_in_time(view: PhoneView) -> datetime | None:
     """The last 'I'm safe' as a datetime, for the sensor."""
     return None if view.check_in is None else dt_util.utc_from_timestamp(view.check_in)
+
+
+def check_in_due(view: PhoneView) -> datetime | None:
+    """When a running check-in timer raises its alarm, for the sensor."""
+    timer = view.timer
+    if timer is None or timer.state != "running":
+        return None
+    return dt_util.utc_from_timestamp(timer.deadline)
+
+
+def _alarm_state(view: PhoneView) -> tuple[Panic | None, dict[str, float], CheckInTimer | None]:
+    """A copy of what an alarm's messages change, to put back if it cannot be stored."""
+    return (
+        None if view.panic is None else replace(view.panic),
+        dict(view.panic_ids),
+        None if view.timer is None else replace(view.timer),
+    )
+
+
+def _local_time(timestamp: float) -> str:
+    """A time as people read it: 14:05:03 on Mon 7 Dec 2026, in HA's time zone."""
+    return dt_util.as_local(dt_util.utc_from_timestamp(timestamp)).strftime(
+        "%H:%M:%S on %a %-d %b %Y"
+    )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{round(seconds / 60)}-minute"
+
+
+def _where(fix: Fix | None) -> str:
+    """The zone indoors, a map link (coordinates only, no address looked up) and accuracy."""
+    if fix is None:
+        return "not known"
+    place = f"{fix.zone}, " if fix.zone else ""
+    source = "indoors" if fix.source == "ble" else "GPS"
+    return f"{place}[map]({fix.map_url}) ±{fix.accuracy:.0f} m ({source})"
 
 
 def _refusal(err: ProtocolError, now: float | None = None) -> web.Response:

@@ -25,7 +25,7 @@ from .const import DOMAIN
 from .coordinator import ReceiverView, TagView, ZoneView
 from .entity import BleRtlsEntity
 from .ids import unique_id
-from .phones import PhoneView, check_in_time
+from .phones import PhoneView, check_in_due, check_in_time
 from .proxy_stream import proxies
 from .runtime import BleRtlsConfigEntry, SiteRuntime
 
@@ -120,6 +120,12 @@ PHONE_SENSORS: tuple[PhoneSensorDescription, ...] = (
         translation_key="check_in",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=check_in_time,
+    ),
+    PhoneSensorDescription(
+        key="check_in_due",
+        translation_key="check_in_due",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=check_in_due,
     ),
     PhoneSensorDescription(
         key="battery",

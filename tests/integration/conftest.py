@@ -6,12 +6,17 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from ble_rtls_companion.companion import Companion
+from ble_rtls_companion.location import FixedLocationSource
+from ble_rtls_companion.outbox import Outbox
 from ble_rtls_companion.pairing import Pairing, parse_pairing
 from homeassistant.components.http import HomeAssistantHTTP
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -20,6 +25,7 @@ from ble_rtls_lab.hass.screenshot import free_port
 from custom_components.ble_rtls.const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DOMAIN
 from custom_components.ble_rtls.coordinator import SiteCoordinator
 from custom_components.ble_rtls.engine.site import Receiver
+from custom_components.ble_rtls.ids import unique_id
 from custom_components.ble_rtls.phones import pairing_payload
 from custom_components.ble_rtls.site_config import engine_site
 
@@ -286,3 +292,43 @@ def written(hass: HomeAssistant) -> Callable[[str], list[str]]:
         return states
 
     return collect
+
+
+FAST: dict[str, Any] = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 3.0}
+
+
+def entity_id(hass: HomeAssistant, entry: MockConfigEntry, domain: str, key: str) -> str:
+    found = er.async_get(hass).async_get_entity_id(
+        domain, DOMAIN, unique_id(entry.entry_id, "phone", "alice", key)
+    )
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+async def app(
+    hass: HomeAssistant, phone_entry: MockConfigEntry, server: str, tmp_path: Path
+) -> AsyncIterator[Companion]:
+    """Alice's app, paired through its real pairing screen logic, sender running."""
+    companion = Companion(
+        tmp_path / "phone", FixedLocationSource(52.0003, 5.0004, 12.0), sender_options=FAST
+    )
+    name = await hass.async_add_executor_job(companion.pair, pairing_payload(server, ALICE))
+    assert name == "Alice's phone"
+    companion.start()
+    yield companion
+    await hass.async_add_executor_job(companion.close)
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Callable[[str], Outbox]]:
+    """Outboxes for hand-driven senders, closed after the test."""
+    opened: list[Outbox] = []
+
+    def open_outbox(name: str) -> Outbox:
+        opened.append(Outbox(tmp_path / name))
+        return opened[-1]
+
+    yield open_outbox
+    for box in opened:
+        box.close()

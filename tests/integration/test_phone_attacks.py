@@ -36,7 +36,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.ble_rtls.const import DOMAIN
 from custom_components.ble_rtls.phones import PHONE_STORES, phone_store
 
-from .test_phones import entity_id
+from .conftest import entity_id
 
 type Events = Callable[[str], list[dict[str, Any]]]
 type Request = tuple[bytes, dict[str, str | bytes]]
