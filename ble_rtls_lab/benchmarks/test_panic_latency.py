@@ -1,9 +1,11 @@
-"""Panic latency: from the end of the 3-second countdown to the `ble_rtls_panic` event in HA.
+"""Panic latency: from the end of the 3-second countdown to the `ble_rtls_panic` event in HA,
+and back: from an acknowledgement in HA to the app showing that help knows.
 
 The app's real path (SQLite outbox with fsync, the sender thread, signed HTTP over loopback,
 HA's webhook, the panic id written to HA's storage before the answer) against a baseline in
 the same process: the same signed request posted directly, with no outbox or sender thread.
-Presses are sequential; each must arrive exactly once. Run with `scripts/bench`.
+Presses are sequential; each must arrive exactly once. The way back rests on the app asking
+every 2 s while its alarm is open. Run with `scripts/bench`.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from ble_rtls_companion.pairing import Pairing, parse_pairing
 from ble_rtls_companion.protocol import encode, message, signed_headers
 from homeassistant.core import Event, HomeAssistant, callback
 
+from custom_components.ble_rtls.const import DOMAIN
 from custom_components.ble_rtls.phones import pairing_payload
 from tests.integration.conftest import ALICE, ANCHOR, setup_site, two_room_site
 
 PRESSES = int(os.environ.get("BENCH_PRESSES", "200"))
+ANSWERS = int(os.environ.get("BENCH_ANSWERS", "30"))
 TARGET_P99 = 1.0
+TARGET_ANSWER_P99 = 5.0
 
 
 @pytest.fixture
@@ -88,12 +93,24 @@ async def test_panic_latency(hass: HomeAssistant, site: str, tmp_path: Path) -> 
     app.set_sharing(False)
     app.start()
     latencies: list[float] = []
+    answers: list[float] = []
+    hub = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.phones
     try:
         for _ in range(PRESSES):
             # What the countdown does when it reaches zero, on the phone's own thread.
             started = time.perf_counter()
             panic_id = await hass.async_add_executor_job(app.raise_panic)
             latencies.append(await wait_for(panic_id) - started)
+        for _ in range(ANSWERS):
+            panic_id = await hass.async_add_executor_job(app.raise_panic)
+            await wait_for(panic_id)
+            while (app.status().link.panic or {}).get("id") != panic_id:
+                await asyncio.sleep(0.01)  # the app has heard its alarm arrived
+            started = time.perf_counter()
+            assert await hub.async_acknowledge(ALICE["id"], None)
+            while (app.status().link.panic or {}).get("state") != "acknowledged":
+                await asyncio.sleep(0.01)
+            answers.append(time.perf_counter() - started)
     finally:
         await hass.async_add_executor_job(app.close)
 
@@ -104,4 +121,7 @@ async def test_panic_latency(hass: HomeAssistant, site: str, tmp_path: Path) -> 
         f"  app / baseline median: {median / base_median:.2f}x; "
         f"p99 {p99 * 1000:.0f} ms against a target of {TARGET_P99 * 1000:.0f} ms"
     )
-    assert len(arrived) == 2 * PRESSES
+    print(f"Acknowledged in HA -> the app shows that help knows, {ANSWERS} alarms:")
+    _, answer_p99 = _figures("app asking every 2 s while open", answers)
+    print(f"  p99 {answer_p99:.2f} s against a target of {TARGET_ANSWER_P99:.0f} s")
+    assert len(arrived) == 2 * PRESSES + ANSWERS

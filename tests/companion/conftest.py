@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from ble_rtls_companion.companion import Companion
 from ble_rtls_companion.location import FixedLocationSource
+from ble_rtls_companion.pairing import Pairing
 from ble_rtls_companion.ui import CompanionUI
 from kivy.base import EventLoop
 from kivy.clock import Clock
@@ -64,3 +65,7 @@ def companion(tmp_path: Path) -> Iterator[Companion]:
     app = Companion(tmp_path / "phone", FixedLocationSource(52.0, 5.0, 9.0))
     yield app
     app.close()
+
+
+# Paired with a server that never answers (the discard port).
+UNREACHABLE = Pairing("http://127.0.0.1:9", "hook", "s" * 43, "Test phone")

@@ -19,9 +19,10 @@ from ble_rtls_companion.location import (
     PlyerLocationSource,
     desktop_source,
 )
+from ble_rtls_companion.pairing import save_pairing
 from ble_rtls_companion.ui import CompanionApp, CompanionUI
 
-from .conftest import frames
+from .conftest import UNREACHABLE, frames
 
 
 class FakeGps:
@@ -90,6 +91,28 @@ def test_desktop_app_builds_and_stops(monkeypatch: pytest.MonkeyPatch, tmp_path:
     root.close()
     app.on_stop()
     assert (tmp_path / "outbox.sqlite3").exists()
+
+
+def test_the_desktop_app_keeps_its_data_in_a_folder_named_after_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What an earlier version kept in `companion` is moved there once, pairing included."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    old = tmp_path / "companion"
+    old.mkdir()
+    save_pairing(old / "pairing.json", UNREACHABLE)
+    (old / "settings.json").write_text('{"interval": 300.0}', encoding="utf-8")
+    app = CompanionApp()
+    assert Path(app.user_data_dir) == tmp_path / "ble-rtls-companion"
+    root = app.build()
+    try:
+        assert root.current == "home"  # still paired
+        assert app.companion.interval == 300.0
+        assert not old.exists()
+        assert (tmp_path / "ble-rtls-companion" / "outbox.sqlite3").exists()
+    finally:
+        root.close()
+        app.on_stop()
 
 
 def test_a_desktop_without_a_display_gets_one_clear_line(tmp_path: Path) -> None:

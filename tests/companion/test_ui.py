@@ -8,12 +8,10 @@ from pathlib import Path
 
 from ble_rtls_companion.companion import Companion
 from ble_rtls_companion.location import NoLocationSource
-from ble_rtls_companion.pairing import Pairing, save_pairing
+from ble_rtls_companion.pairing import save_pairing
 from ble_rtls_companion.ui import CompanionUI
 
-from .conftest import FakeClock, frames
-
-UNREACHABLE = Pairing("http://127.0.0.1:9", "hook", "s" * 43, "Test phone")
+from .conftest import UNREACHABLE, FakeClock, frames
 
 
 def _paired(companion: Companion) -> Companion:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,10 @@ from typing import Any
 import pytest
 from ble_rtls_companion.companion import Companion
 from ble_rtls_companion.location import Fix, FixedLocationSource
-from ble_rtls_companion.sender import ALARM_POLL
+from ble_rtls_companion.outbox import Outbox
+from ble_rtls_companion.pairing import Pairing
+from ble_rtls_companion.protocol import message
+from ble_rtls_companion.sender import ALARM_POLL, Sender
 from homeassistant.auth.models import User
 from homeassistant.components import persistent_notification
 from homeassistant.core import Context, HomeAssistant, ServiceCall
@@ -319,3 +323,33 @@ async def test_no_log_line_holds_the_webhook_address_or_the_secret(
             continue
         text = record.getMessage()
         assert ALICE["webhook_id"] not in text and ALICE["secret"] not in text, text
+
+
+async def test_the_phone_asks_just_after_its_timer_runs_out(
+    hass: HomeAssistant,
+    phone_entry: MockConfigEntry,
+    pairing: Pairing,
+    outbox: Callable[[str], Outbox],
+    events: Events,
+) -> None:
+    """No message of its own to send: it asks once the deadline has passed, and learns of the
+    alarm raised for it. (Its clock is a minute ahead: the deadline has just passed for it.)"""
+    panics = events("ble_rtls_panic")
+    box = outbox("timer.sqlite3")
+    deadline = time.time() + 60
+    box.add(message("timer_start", time.time(), duration=60.0))
+    sender = Sender(box, pairing, clock=lambda: time.time() + 61, **FAST)
+    stop = threading.Event()
+    thread = threading.Thread(target=sender.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        await until(lambda: (sender.status.timer or {}).get("state") == "running")
+        await _at(hass, deadline + 1)
+        assert len(panics) == 1
+        await until(lambda: (sender.status.panic or {}).get("reason") == "missed_check_in")
+        assert sender.alarm_open()  # and it keeps asking until someone answers
+    finally:
+        stop.set()
+        sender.wake.set()
+        await hass.async_add_executor_job(thread.join)
+        sender.close()
