@@ -149,6 +149,17 @@ async def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout: fl
     raise SystemExit(f"Home Assistant did not answer on {base} within {timeout:.0f} s")
 
 
+async def tokens_for(session: aiohttp.ClientSession, base: str, code: str) -> dict[str, Any]:
+    """The access and refresh tokens a log-in's code is exchanged for, as the frontend does."""
+    async with session.post(
+        f"{base}/auth/token",
+        data={"grant_type": "authorization_code", "code": code, "client_id": f"{base}/"},
+    ) as response:
+        response.raise_for_status()
+        tokens: dict[str, Any] = await response.json()
+    return tokens
+
+
 async def onboard(base: str, token_file: Path) -> str:
     """Create the demo user once (onboarding's last step); return a long-lived token."""
     if token_file.exists():
@@ -167,12 +178,7 @@ async def onboard(base: str, token_file: Path) -> str:
         ) as response:
             response.raise_for_status()
             code = (await response.json())["auth_code"]
-        async with session.post(
-            f"{base}/auth/token",
-            data={"grant_type": "authorization_code", "code": code, "client_id": client_id},
-        ) as response:
-            response.raise_for_status()
-            access = (await response.json())["access_token"]
+        access = (await tokens_for(session, base, code))["access_token"]
     (answer,) = await websocket_answers(
         base,
         access,

@@ -21,7 +21,7 @@ from ble_rtls_companion.pairing import parse_pairing
 from ble_rtls_companion.sender import check_connection
 from PIL import Image
 
-from ble_rtls_lab.hass.demo import DASHBOARD_URL, websocket_answers
+from ble_rtls_lab.hass.demo import DASHBOARD_URL, tokens_for, websocket_answers
 from ble_rtls_lab.hass.screenshot import Page, free_port, headless_page
 
 ROOT = Path(__file__).parents[2]
@@ -586,11 +586,7 @@ async def _log_in(base: str, user_id: str) -> dict[str, Any]:
             f"{base}/auth/login_flow/{flow['flow_id']}", json={"client_id": client, "user": user_id}
         ) as response:
             code = (await response.json())["result"]
-        async with session.post(
-            f"{base}/auth/token",
-            data={"grant_type": "authorization_code", "code": code, "client_id": client},
-        ) as response:
-            tokens: dict[str, Any] = await response.json()
+        tokens = await tokens_for(session, base, code)
     return tokens | {"hassUrl": base, "clientId": client}
 
 
