@@ -568,6 +568,27 @@ async def _card_follows_the_site(base: str) -> None:
         listed = await page.evaluate("(window.customCards || []).map((c) => c.type)")
         assert card in listed, listed
 
+        # The card picker's form: a floor typed gives the card's options, site included.
+        config = await page.evaluate(
+            f"""(async () => {{
+  const editor = customElements.get("{card}").getConfigElement();
+  document.body.appendChild(editor);
+  editor.hass = document.querySelector("home-assistant").hass;
+  editor.setConfig({{type: "custom:{card}"}});
+  while (!editor.shadowRoot?.getElementById("floor")) {{
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }}
+  const changed = new Promise((resolve) => editor.addEventListener(
+    "config-changed", (event) => resolve(event.detail.config)));
+  const floor = editor.shadowRoot.getElementById("floor");
+  floor.value = "0";
+  floor.dispatchEvent(new Event("change"));
+  return await changed;
+}})()"""
+        )
+        site = await page.evaluate(_in(card, "p._feed.entryId"))
+        assert config == {"type": f"custom:{card}", "entry_id": site, "floor": 0}, config
+
 
 async def _log_in(base: str, user_id: str) -> dict[str, Any]:
     """Tokens for a user, through the trusted network's log-in flow as the frontend does it."""
