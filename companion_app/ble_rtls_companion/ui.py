@@ -233,8 +233,8 @@ def describe_alarm(status: Status) -> str:
     by = f" by {panic['by']}" if panic and panic.get("by") else ""
     if status.active_panic is not None and status.queue.alarms:
         return "ALARM NOT YET DELIVERED: retrying"
-    if panic and panic.get("reason") == "missed_check_in" and panic["state"] == "active":
-        return "MISSED CHECK-IN: alarm raised. Press I'm safe if you are"
+    if panic and panic.get("reason") == "missed_check_in" and (line := _missed(status, by)):
+        return line
     if status.active_panic is not None and panic and panic["id"] == status.active_panic:
         if panic["state"] == "acknowledged":
             return f"Alarm seen{by}: help knows"
@@ -242,6 +242,16 @@ def describe_alarm(status: Status) -> str:
     if panic and panic["state"] == "acknowledged":
         return f"Last alarm was acknowledged{by}"
     return "No alarm"
+
+
+def _missed(status: Status, by: str) -> str | None:
+    """The alarm line while Home Assistant holds an alarm raised by a missed check-in."""
+    state = (status.link.panic or {}).get("state")
+    if state == "active":
+        return "MISSED CHECK-IN: alarm raised. Press I'm safe if you are"
+    if state == "acknowledged" and status.check_in_by is not None:
+        return f"Missed check-in seen{by}: help knows"
+    return None
 
 
 def describe_timer(status: Status) -> str:

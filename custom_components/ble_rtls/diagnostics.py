@@ -84,6 +84,7 @@ async def async_get_config_entry_diagnostics(
                     "battery": view.battery,
                     "panic": None if view.panic is None else view.panic.state,
                     "panic_ids_kept": len(view.panic_ids),
+                    "timer": None if view.timer is None else view.timer.state,
                 }
                 for phone_id, view in runtime.phones.phones.items()
             },

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from ble_rtls_companion.companion import Companion
+from ble_rtls_companion.companion import Companion, Status
 from ble_rtls_companion.location import NoLocationSource
+from ble_rtls_companion.outbox import Counts
 from ble_rtls_companion.pairing import save_pairing
-from ble_rtls_companion.ui import CompanionUI
+from ble_rtls_companion.sender import SenderStatus
+from ble_rtls_companion.ui import CompanionUI, describe_alarm, describe_timer
 
 from .conftest import UNREACHABLE, FakeClock, frames
 
@@ -128,3 +131,65 @@ def test_an_unpaired_app_queues_no_locations(companion: Companion) -> None:
     companion.start()  # the fixed source delivers a fix at once
     assert companion.status().last_fix is not None
     assert companion.outbox.counts().queued == 0
+
+
+def test_the_alarm_and_timer_lines_say_what_help_knows() -> None:
+    """Each answer Home Assistant can give, as the person reads it."""
+    quiet = Status(
+        paired_as="p",
+        server="s",
+        sharing=True,
+        interval=60.0,
+        last_fix=None,
+        link=SenderStatus(),
+        queue=Counts(0, 0, 0),
+        active_panic=None,
+        check_in_by=None,
+    )
+    missed = {"id": "timer-t", "reason": "missed_check_in", "by": None}
+    due = time.mktime((2026, 12, 7, 21, 40, 0, 0, 0, -1))
+    lines = [
+        (quiet, "No alarm", "No check-in timer"),
+        (
+            replace(quiet, active_panic="a", queue=Counts(1, 1, 0)),
+            "ALARM NOT YET DELIVERED: retrying",
+            "No check-in timer",
+        ),
+        (
+            replace(
+                quiet,
+                active_panic="a",
+                link=SenderStatus(panic={"id": "a", "state": "acknowledged", "by": "Dad"}),
+            ),
+            "Alarm seen by Dad: help knows",
+            "No check-in timer",
+        ),
+        (
+            replace(quiet, check_in_by=due),
+            "No alarm",
+            "Check in by 21:40 (not yet received by Home Assistant)",
+        ),
+        (
+            replace(
+                quiet,
+                check_in_by=due,
+                link=SenderStatus(
+                    panic=missed | {"state": "active"},
+                    timer={"id": "t", "state": "expired", "deadline": due},
+                ),
+            ),
+            "MISSED CHECK-IN: alarm raised. Press I'm safe if you are",
+            "Check-in time passed: Home Assistant raised the alarm",
+        ),
+        (
+            replace(
+                quiet,
+                check_in_by=due,
+                link=SenderStatus(panic=missed | {"state": "acknowledged", "by": "Dad"}),
+            ),
+            "Missed check-in seen by Dad: help knows",
+            "Check in by 21:40 (not yet received by Home Assistant)",
+        ),
+    ]
+    for status, alarm, timer in lines:
+        assert (describe_alarm(status), describe_timer(status)) == (alarm, timer)

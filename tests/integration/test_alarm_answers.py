@@ -95,6 +95,7 @@ async def test_the_acknowledge_button_answers_and_the_phone_learns_it_within_sec
         context=Context(user_id=hass_admin_user.id),
     )
     assert _state(hass, sensor) == "off"
+    await until(lambda: len(acknowledged) == 1)
     assert acknowledged[0]["panic_id"] == panic_id
     assert acknowledged[0]["user_id"] == hass_admin_user.id
     state = hass.states.get(sensor)
@@ -130,7 +131,7 @@ async def test_acknowledge_on_a_notification_answers_that_alarm_only(
     hass.bus.async_fire(
         NOTIFICATION_ACTION_EVENT, {"action": action}, context=Context(user_id=hass_admin_user.id)
     )
-    await hass.async_block_till_done()
+    await until(lambda: len(acknowledged) == 1)
     assert _state(hass, sensor) == "off"
     assert acknowledged[0]["user_id"] == hass_admin_user.id
 
