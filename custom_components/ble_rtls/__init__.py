@@ -8,13 +8,14 @@ from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.typing import ConfigType
 
 from .battery import BatteryReader, battery_enabled
 from .const import CONF_PHONES, CONF_SETTINGS, CONF_SITE, DEFAULT_SETTINGS, DOMAIN
 from .coordinator import SiteCoordinator, calibration_store
 from .engine import SiteError
-from .ids import device_identifier
+from .ids import device_identifier, site_loaded_signal
 from .panel import async_register_panel
 from .phones import PHONE_STORES, PhoneHub, phone_store
 from .plans import PlanView
@@ -78,6 +79,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BleRtlsConfigEntry) -> b
     entry.async_on_unload(phones.async_start())
     entry.async_on_unload(battery.async_start())
     entry.async_on_unload(entry.add_update_listener(_async_reload))
+    async_dispatcher_send(hass, site_loaded_signal(entry.entry_id))  # live maps follow it
     return True
 
 

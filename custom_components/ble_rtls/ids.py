@@ -10,6 +10,11 @@ def signal(entry_id: str, kind: str, item_id: str) -> str:
     return f"{DOMAIN}_{entry_id}_{kind}_{item_id}"
 
 
+def site_loaded_signal(entry_id: str) -> str:
+    """Dispatcher signal sent when a site has (re)loaded: its tags may have changed."""
+    return signal(entry_id, "site", "loaded")
+
+
 def device_identifier(entry_id: str, kind: str, item_id: str) -> tuple[str, str]:
     """Device registry identifier: the entry id and the item's stable site id."""
     return (DOMAIN, f"{entry_id}_{kind}_{item_id}")

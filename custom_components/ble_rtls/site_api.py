@@ -23,7 +23,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .const import CONF_SITE, DOMAIN
 from .engine import SiteError
-from .ids import signal
+from .ids import signal, site_loaded_signal
 from .nearby import nearby_devices
 from .runtime import BleRtlsConfigEntry
 from .site_config import SiteDocument, empty_document, names, validate_document
@@ -223,13 +223,17 @@ def _tag_state(entry: BleRtlsConfigEntry, tag_id: str) -> dict[str, Any] | None:
 def ws_subscribe_tags(
     hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
-    """Every tag now, then each tag whenever its entities change, for the live map."""
+    """Every tag now, then each tag whenever its entities change, for the live map.
+
+    When the site reloads (a change from anywhere) the feed says `site_changed` and follows
+    the site's tags as they are then.
+    """
     if (entry := _entry(hass, connection, msg)) is None:
         return
     if entry.state is not ConfigEntryState.LOADED:
         connection.send_error(msg["id"], "not_loaded", f"The site {entry.title} is not loaded")
         return
-    tag_ids = list(entry.runtime_data.coordinator.tags)
+    following: dict[str, Callable[[], None]] = {}
 
     def follow(tag_id: str) -> Callable[[], None]:
         @callback
@@ -240,17 +244,30 @@ def ws_subscribe_tags(
 
         return async_dispatcher_connect(hass, signal(entry.entry_id, "tag", tag_id), changed)
 
-    undo = [follow(tag_id) for tag_id in tag_ids]
+    def follow_all() -> None:
+        for stop in following.values():
+            stop()
+        following.clear()
+        following.update((t, follow(t)) for t in entry.runtime_data.coordinator.tags)
+
+    @callback
+    def site_loaded() -> None:
+        follow_all()
+        connection.send_event(msg["id"], {"site_changed": True, "tags": []})
+
+    stop_site = async_dispatcher_connect(hass, site_loaded_signal(entry.entry_id), site_loaded)
+    follow_all()
 
     @callback
     def unsubscribe() -> None:
-        for stop in undo:
+        stop_site()
+        for stop in following.values():
             stop()
 
     connection.subscriptions[msg["id"]] = unsubscribe
     connection.send_result(msg["id"])
     connection.send_event(
-        msg["id"], {"tags": [state for t in tag_ids if (state := _tag_state(entry, t))]}
+        msg["id"], {"tags": [state for t in following if (state := _tag_state(entry, t))]}
     )
 
 

@@ -146,7 +146,7 @@ def test_demo_runs_a_real_home_assistant_with_moving_tags(
         pairing = parse_pairing((config / "phone-pairing.txt").read_text(encoding="utf-8"))
         assert pairing.url == base
         assert check_connection(pairing) == "Demo phone"
-        asyncio.run(_card_follows_the_site(base))  # before the user edits the dashboard
+        asyncio.run(_card_follows_the_site(base, token))  # before the user edits the dashboard
         # A clean first start: nothing of the demo's own making in the log, the repairs or the
         # notifications, and the tags on HA's own map.
         assert _errors(config) == []
@@ -554,9 +554,9 @@ async def _zone_side_form(page: Page, base: str, token: str) -> None:
     await _until(base, token, lambda s: _zone(s, "bench_area") is None)
 
 
-async def _card_follows_the_site(base: str) -> None:
-    """The demo's dashboard draws the live map card, whose tags move; the card is listed for
-    the card picker without a resource added by hand."""
+async def _card_follows_the_site(base: str, token: str) -> None:
+    """The demo's dashboard draws the live map card, whose tags move, and a change to the site
+    made elsewhere; the card is listed for the card picker without a resource added by hand."""
     async with headless_page(1400, 900) as page:
         await page.call("Page.navigate", url=f"{base}/{DASHBOARD_URL}")
         card = "ble-rtls-map-card"
@@ -565,6 +565,30 @@ async def _card_follows_the_site(base: str) -> None:
         where = _in(card, "[...root.querySelectorAll('[data-tag]')].map(t => t.dataset.x).join()")
         first = await page.evaluate(where)
         await page.wait_for(f"{where} !== {first!r}", 30)
+
+        # A zone added by a script: the card draws it, and its tags go on moving.
+        site = await _site(base, token)
+        entry = await page.evaluate(_in(card, "p._feed.entryId"))
+        shed = {"id": "shed", "name": "Shed", "floor": 0, "polygon": [[1, 1], [3, 1], [3, 3]]}
+        (saved,) = await websocket_answers(
+            base,
+            token,
+            {
+                "type": "ble_rtls/site/update",
+                "entry_id": entry,
+                "site": site | {"zones": [*site["zones"], shed]},
+            },
+        )
+        assert saved["success"], saved
+        await page.wait_for(_in(card, "root.querySelector('[data-zone=shed]') !== null"), 30)
+        moved = await page.evaluate(where)
+        await page.wait_for(f"{where} !== {moved!r}", 30)
+        (undone,) = await websocket_answers(
+            base, token, {"type": "ble_rtls/site/undo", "entry_id": entry}
+        )
+        assert undone["success"], undone
+        await page.wait_for(_in(card, "root.querySelector('[data-zone=shed]') === null"), 30)
+
         listed = await page.evaluate("(window.customCards || []).map((c) => c.type)")
         assert card in listed, listed
 
@@ -586,8 +610,7 @@ async def _card_follows_the_site(base: str) -> None:
   return await changed;
 }})()"""
         )
-        site = await page.evaluate(_in(card, "p._feed.entryId"))
-        assert config == {"type": f"custom:{card}", "entry_id": site, "floor": 0}, config
+        assert config == {"type": f"custom:{card}", "entry_id": entry, "floor": 0}, config
 
 
 async def _log_in(base: str, user_id: str) -> dict[str, Any]:

@@ -210,6 +210,37 @@ async def test_the_live_map_follows_each_tag_until_unsubscribed(
     assert await _next_event(ws) is None
 
 
+async def test_the_live_map_follows_the_site_through_a_reload(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    walker: Walker,
+    hass_ws_client: Client,
+    hass_read_only_access_token: str,
+) -> None:
+    """A change from anywhere (here the stored options) reloads the site; the feed says so and
+    follows the tags the site has then: the forklift's tag, renamed, is followed anew."""
+    ws = await hass_ws_client(hass, hass_read_only_access_token)
+    await ws.send_json_auto_id({"type": "ble_rtls/site/subscribe_tags", "entry_id": entry.entry_id})
+    assert (await ws.receive_json())["success"]
+    await ws.receive_json()  # every tag now
+    site = copy.deepcopy(entry.options[CONF_SITE])
+    for tag in site["tags"]:
+        if tag["id"] == "forklift":
+            tag["id"], tag["name"] = "trolley", "Trolley"
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_SITE: site})
+    await hass.async_block_till_done()
+    changed = await ws.receive_json()
+    assert changed["event"] == {"site_changed": True, "tags": []}
+    walker = Walker(hass, entry, walker.proxies)  # the reloaded site's coordinator
+    for x in (4.0, 6.0, 8.0):
+        await walker.step({TAG_MAC: (x, 5.0)})
+    await hass.async_block_till_done()
+    seen: list[dict[str, Any]] = []
+    while (update := await _next_event(ws)) is not None:
+        seen += update["event"]["tags"]
+    assert seen and {tag["id"] for tag in seen} == {"trolley"}
+
+
 async def _next_event(ws: MockHAClientWebSocket) -> dict[str, Any] | None:
     """The next message if one is waiting, else None."""
     try:

@@ -93,7 +93,7 @@ export class SiteFeed {
     const answer = await this.hass.callWS({ type: "ble_rtls/site/get", entry_id: this.entryId });
     this.setSite(answer.site);
     this._unsubscribe = await this.hass.connection.subscribeMessage(
-      (event) => this._follow(event.tags),
+      (event) => (event.site_changed ? this._reread() : this._follow(event.tags)),
       { type: "ble_rtls/site/subscribe_tags", entry_id: this.entryId },
     );
     await this.refreshHealth();
@@ -110,6 +110,20 @@ export class SiteFeed {
   setSite(site) {
     this.site = site;
     this._changed("site");
+  }
+
+  // The site changed (here or anywhere else) and reloaded: read it again, forget its old tags.
+  async _reread() {
+    const answer = await this.hass.callWS({ type: "ble_rtls/site/get", entry_id: this.entryId });
+    const kept = new Set(answer.site.tags.map((tag) => tag.id));
+    for (const id of [...this.tags.keys()]) {
+      if (!kept.has(id)) {
+        this.tags.delete(id);
+        this.trails.delete(id);
+      }
+    }
+    this._plans.clear(); // a plan may have been replaced
+    this.setSite(answer.site);
   }
 
   async refreshHealth() {
