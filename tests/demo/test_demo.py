@@ -440,6 +440,10 @@ async def _panel_sets_up_and_follows_the_site(base: str, token: str) -> None:
         )
         assert all(tag["id"] != "spare_trolley" for tag in (await _site(base, token))["tags"])
 
+        # A change made elsewhere (a script, the options flow) shows without reopening.
+        await _shed_added_elsewhere(page, base, token, "ble-rtls-panel")
+        await _shed_undone_elsewhere(page, base, token, "ble-rtls-panel")
+
 
 async def _until(base: str, token: str, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """The stored site once `check` holds for it (within 30 s)."""
@@ -567,27 +571,11 @@ async def _card_follows_the_site(base: str, token: str) -> None:
         await page.wait_for(f"{where} !== {first!r}", 30)
 
         # A zone added by a script: the card draws it, and its tags go on moving.
-        site = await _site(base, token)
         entry = await page.evaluate(_in(card, "p._feed.entryId"))
-        shed = {"id": "shed", "name": "Shed", "floor": 0, "polygon": [[1, 1], [3, 1], [3, 3]]}
-        (saved,) = await websocket_answers(
-            base,
-            token,
-            {
-                "type": "ble_rtls/site/update",
-                "entry_id": entry,
-                "site": site | {"zones": [*site["zones"], shed]},
-            },
-        )
-        assert saved["success"], saved
-        await page.wait_for(_in(card, "root.querySelector('[data-zone=shed]') !== null"), 30)
+        await _shed_added_elsewhere(page, base, token, card)
         moved = await page.evaluate(where)
         await page.wait_for(f"{where} !== {moved!r}", 30)
-        (undone,) = await websocket_answers(
-            base, token, {"type": "ble_rtls/site/undo", "entry_id": entry}
-        )
-        assert undone["success"], undone
-        await page.wait_for(_in(card, "root.querySelector('[data-zone=shed]') === null"), 30)
+        await _shed_undone_elsewhere(page, base, token, card)
 
         listed = await page.evaluate("(window.customCards || []).map((c) => c.type)")
         assert card in listed, listed
@@ -611,6 +599,33 @@ async def _card_follows_the_site(base: str, token: str) -> None:
 }})()"""
         )
         assert config == {"type": f"custom:{card}", "entry_id": entry, "floor": 0}, config
+
+
+async def _shed_added_elsewhere(page: Page, base: str, token: str, element: str) -> None:
+    """A zone added to the site by a script; the element (panel or card) draws it."""
+    site = await _site(base, token)
+    entry = await page.evaluate(_in(element, "p._feed.entryId"))
+    shed = {"id": "shed", "name": "Shed", "floor": 0, "polygon": [[1, 1], [3, 1], [3, 3]]}
+    (saved,) = await websocket_answers(
+        base,
+        token,
+        {
+            "type": "ble_rtls/site/update",
+            "entry_id": entry,
+            "site": site | {"zones": [*site["zones"], shed]},
+        },
+    )
+    assert saved["success"], saved
+    await page.wait_for(_in(element, "root.querySelector('[data-zone=shed]') !== null"), 30)
+
+
+async def _shed_undone_elsewhere(page: Page, base: str, token: str, element: str) -> None:
+    entry = await page.evaluate(_in(element, "p._feed.entryId"))
+    (undone,) = await websocket_answers(
+        base, token, {"type": "ble_rtls/site/undo", "entry_id": entry}
+    )
+    assert undone["success"], undone
+    await page.wait_for(_in(element, "root.querySelector('[data-zone=shed]') === null"), 30)
 
 
 async def _log_in(base: str, user_id: str) -> dict[str, Any]:

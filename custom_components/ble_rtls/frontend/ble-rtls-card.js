@@ -97,7 +97,7 @@ class BleRtlsMapCard extends HTMLElement {
     this._maps = [];
     feed.listeners.add((what) => {
       if (feed !== this._feed) return;
-      if (what === "site") this._drawFloors(feed);
+      if (what === "site" || what === "reloaded") this._drawFloors(feed);
       else if (what === "tags") this._maps.forEach((map) => map.drawTags());
       else this._maps.forEach((map) => map.showHealth());
       this._showDetails();

@@ -107,9 +107,10 @@ export class SiteFeed {
     clearInterval(this._timer);
   }
 
-  setSite(site) {
+  // "reloaded" when the site changed and reloaded, "site" when a page set it.
+  setSite(site, what = "site") {
     this.site = site;
-    this._changed("site");
+    this._changed(what);
   }
 
   // The site changed (here or anywhere else) and reloaded: read it again, forget its old tags.
@@ -123,7 +124,7 @@ export class SiteFeed {
       }
     }
     this._plans.clear(); // a plan may have been replaced
-    this.setSite(answer.site);
+    this.setSite(answer.site, "reloaded");
   }
 
   async refreshHealth() {

@@ -205,6 +205,10 @@ class BleRtlsPanel extends HTMLElement {
       } else if (what === "health") {
         this._map.showHealth();
         if (this._admin) this._listPlaceable();
+      } else if (what === "reloaded" && this._idle()) {
+        // Changed elsewhere, or reloaded after a change made here.
+        const undo = this.shadowRoot.getElementById("undo");
+        this._show({ site: this._feed.site, can_undo: !undo.disabled });
       }
     });
     this._map = null;
@@ -236,6 +240,11 @@ class BleRtlsPanel extends HTMLElement {
     this.shadowRoot.getElementById("floor").replaceChildren(...shown.map((floor) => option(
       floor, floors.includes(floor) ? String(floor) : `${floor} (new)`, floor === this._floor,
     )));
+  }
+
+  // Nothing under way that drawing the map again would lose: a form, a drag, a drawing.
+  _idle() {
+    return !(this._selected || this._dragging || this._drawing || this._mode || this._planSetup);
   }
 
   _listPlaceable() {
@@ -533,6 +542,7 @@ class BleRtlsPanel extends HTMLElement {
     target.setPointerCapture(event.pointerId);
     const start = [event.clientX, event.clientY];
     let dragging = false;
+    this._dragging = true;
     const move = (e) => {
       dragging = dragging || Math.hypot(e.clientX - start[0], e.clientY - start[1]) > CLICK_PX;
       if (dragging) moved(this._map.point(e));
@@ -540,6 +550,7 @@ class BleRtlsPanel extends HTMLElement {
     const drop = (e) => {
       target.removeEventListener("pointermove", move);
       target.removeEventListener("pointerup", drop);
+      this._dragging = false;
       if (dragging) {
         moved(this._map.point(e));
         dropped(this._map.point(e));
