@@ -33,6 +33,9 @@ TIMEOUT: Final = 10.0
 ALARM_POLL: Final = 2.0
 
 
+WEBHOOK_PATH: Final = re.compile(r"/api/webhook/[^\s\"']+")
+
+
 class _HideWebhook(logging.Filter):
     """urllib3 logs each request's path at debug level, and a webhook id is a secret."""
 
@@ -43,7 +46,6 @@ class _HideWebhook(logging.Filter):
         return True
 
 
-WEBHOOK_PATH: Final = re.compile(r"/api/webhook/[^\s\"']+")
 logging.getLogger("urllib3.connectionpool").addFilter(_HideWebhook())
 
 
@@ -253,9 +255,9 @@ class Sender:
         while not stop.is_set():
             if self.outbox.counts().queued == 0:
                 ask_in = self._ask_in()
-                asking = ask_in is not None and ask_in <= idle
-                woken = self.wake.wait(ask_in if asking and ask_in is not None else idle)
-                if asking and not woken and not stop.is_set():
+                if ask_in is None or ask_in > idle:
+                    self.wake.wait(idle)
+                elif not self.wake.wait(ask_in) and not stop.is_set():
                     self.outbox.add(message("hello", self._clock()))
             elif not self.send_once():
                 self.wake.wait(self.backoff())

@@ -114,7 +114,8 @@ def _parse_site_json(text: str) -> SiteDocument:
     """SITE.json text to a validated document; SiteError names what is wrong."""
     try:
         raw = json.loads(text)
-    except json.JSONDecodeError as err:
+    except (ValueError, RecursionError) as err:
+        # Not JSON, an integer of over 4300 digits, or nesting deeper than the decoder goes.
         raise SiteError(f"SITE.json: not valid JSON: {err}") from err
     return validate_document(raw)
 

@@ -499,13 +499,13 @@ class PhoneHub:
 
     async def async_acknowledge(self, phone_id: str, user_id: str | None) -> bool:
         """Someone in HA has seen the alarm; the phone is told on its next request."""
+        user = await self.hass.auth.async_get_user(user_id) if user_id else None
         view = self.phones[phone_id]
         if view.panic is None:
             return False
         effects = self._end_panic(view, view.panic.id, "acknowledged", user_id)
         if not effects:
             return False
-        user = await self.hass.auth.async_get_user(user_id) if user_id else None
         view.panic.acknowledged_by = user.name if user else None
         await self._store.async_save(self._stored())
         for effect in effects:

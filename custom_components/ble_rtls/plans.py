@@ -8,6 +8,7 @@ and is served with a policy that lets a browser run nothing from it.
 from __future__ import annotations
 
 import io
+import math
 import re
 import shutil
 from http import HTTPStatus
@@ -88,10 +89,14 @@ def _svg_dimensions(root: ET.Element) -> tuple[float, float]:
     view_box = root.get("viewBox", "").replace(",", " ").split()
     try:
         if len(view_box) == 4:
-            return float(view_box[2]), float(view_box[3])
-        return float(root.get("width", "")), float(root.get("height", ""))
-    except ValueError as err:
-        raise PlanError("an SVG needs a viewBox, or a width and height in pixels") from err
+            width, height = float(view_box[2]), float(view_box[3])
+        else:
+            width, height = float(root.get("width", "")), float(root.get("height", ""))
+    except ValueError:
+        width = height = math.nan
+    if not (0 < width < math.inf and 0 < height < math.inf):  # NaN fails both
+        raise PlanError("an SVG needs a viewBox, or a width and height in pixels")
+    return width, height
 
 
 def _store(folder: Path, floor: int, extension: str, data: bytes) -> str:

@@ -20,6 +20,7 @@ from homeassistant.components.websocket_api.decorators import require_admin, web
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.util.hass_dict import HassKey
 
 from .const import CONF_SITE, DOMAIN
 from .engine import SiteError
@@ -31,6 +32,7 @@ from .site_config import SiteDocument, empty_document, names, validate_document
 HIDDEN = "hidden"
 # Changes that can be undone, per site, while Home Assistant runs.
 UNDO_DEPTH = 20
+HISTORIES: HassKey[dict[str, deque[SiteDocument]]] = HassKey(f"{DOMAIN}_site_history")
 ENTRY_ID = vol.All(str, vol.Length(min=1, max=64))
 
 
@@ -47,8 +49,7 @@ def async_setup_site_api(hass: HomeAssistant) -> None:
 
 def _history(hass: HomeAssistant, entry_id: str) -> deque[SiteDocument]:
     """The site's earlier versions, newest last."""
-    histories: dict[str, deque[SiteDocument]] = hass.data.setdefault(f"{DOMAIN}_site_history", {})
-    return histories.setdefault(entry_id, deque(maxlen=UNDO_DEPTH))
+    return hass.data.setdefault(HISTORIES, {}).setdefault(entry_id, deque(maxlen=UNDO_DEPTH))
 
 
 def _entry(

@@ -14,9 +14,9 @@ from __future__ import annotations
 import copy
 import math
 import re
-from typing import Any, TypeIs
+from typing import Any
 
-from .engine import MIN_SURVEY_RECEIVERS, Site, SiteError, parse_site
+from .engine import MIN_SURVEY_RECEIVERS, Site, SiteError, is_finite_number, parse_site
 from .identity import Identity, IdentityError, identity_of, normalize
 
 type SiteDocument = dict[str, Any]
@@ -93,15 +93,12 @@ def _check_plans(plans: Any, where: str) -> None:
         if match is None or int(match.group(1)) != floor:
             raise SiteError(f"{at}: file: floor-{floor}.png, .jpg or .svg, got {file!r}")
         scale = plan.get("metres_per_pixel")
-        if not _finite(scale) or not 0.0 < scale <= MAX_METRES_PER_PIXEL:
+        if not is_finite_number(scale) or not 0.0 < scale <= MAX_METRES_PER_PIXEL:
             raise SiteError(f"{at}: metres_per_pixel: above 0 and at most 10, got {scale!r}")
         origin = plan.get("origin")
-        if not (isinstance(origin, list) and len(origin) == 2 and all(map(_finite, origin))):
+        pixel: list[Any] = origin if isinstance(origin, list) and len(origin) == 2 else []
+        if not pixel or not all(map(is_finite_number, pixel)):
             raise SiteError(f"{at}: origin: the pixel [x, y] where x = y = 0, got {origin!r}")
-
-
-def _finite(value: Any) -> TypeIs[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _without_nulls(raw: dict[str, Any]) -> SiteDocument:
@@ -201,7 +198,7 @@ def _check_anchor(anchor: Any, where: str) -> None:
         value = anchor.get(key, 0.0 if key == "bearing" else None)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SiteError(f"{where}: {key}: must be a number")
-        if not math.isfinite(value) or abs(value) > limit:
+        if not is_finite_number(value) or abs(value) > limit:
             raise SiteError(f"{where}: {key}: must be between -{limit:g} and {limit:g}")
 
 

@@ -130,6 +130,7 @@ def test_good_site_parses_with_defaults() -> None:
             "receivers (b): beacon: 'same' is another's beacon",
         ),
         (_with("survey.0.x", math.nan), "survey[0]: x: must be finite"),
+        (_with("receivers.0.x", 10**400), "x: must be finite, got a number of 401 digits"),
         (_with("survey.0.floor", 2), "survey[0]: floor: unknown floor 2"),
         (_with("survey.0.rssi", [-70]), "survey[0]: rssi: must be an object"),
         (_with("survey.0.rssi.z", -70), "survey[0]: rssi: 'z' is not a receiver of the site"),

@@ -114,6 +114,17 @@ async def test_user_step_imports_and_rejects_site_json(
         result["flow_id"], {"name": "Depot", "site_json": json.dumps(bad)}
     )
     assert "zones[0] (left): floor: unknown floor 3" in _placeholder(result)
+    far = json.dumps(two_room_site())
+    for text, says in (
+        # Integers no float holds (Python's JSON reads them; the engine must refuse them).
+        (far.replace('"x": 20.0', '"x": 2' + "0" * 400, 1), "x: must be finite"),
+        (far.replace('"x": 20.0', '"x": 2' + "0" * 5000, 1), "not valid JSON"),
+        ("[" * 100_000, "not valid JSON"),
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"name": "Depot", "site_json": text}
+        )
+        assert says in _placeholder(result)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"name": "Depot", "site_json": json.dumps(two_room_site())}
     )

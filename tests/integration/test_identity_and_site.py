@@ -88,6 +88,7 @@ def test_document_errors_name_the_item() -> None:
         ({"latitude": 95, "longitude": 4}, "latitude: must be between -90 and 90"),
         ({"latitude": 52, "longitude": "east"}, "longitude: must be a number"),
         ({"latitude": 52, "longitude": 4, "bearing": math.inf}, "bearing: must be between"),
+        ({"latitude": 10**400, "longitude": 4}, "latitude: must be between"),
     ):
         with pytest.raises(SiteError, match=message):
             validate_document(site | {"geo_anchor": anchor})

@@ -96,6 +96,18 @@ async def test_an_administrator_uploads_plans_that_every_user_can_see(
             "outside",
         ),
         (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml", 400, "viewBox"),
+        (
+            b"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 nan 9'/>",
+            "image/svg+xml",
+            400,
+            "viewBox",
+        ),
+        (
+            b"<svg xmlns='http://www.w3.org/2000/svg' width='0' height='9'/>",
+            "image/svg+xml",
+            400,
+            "viewBox",
+        ),
         (b"<html/>", "image/svg+xml", 400, "not an SVG"),
         (b"<svg", "image/svg+xml", 400, "not a readable SVG"),
         (b"\0" * (MAX_PLAN_BYTES + 1), "image/png", 413, "20 MB"),

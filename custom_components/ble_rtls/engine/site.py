@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeIs
 
 type Point = tuple[float, float]
 type MotionClass = Literal["asset", "person", "vehicle"]
@@ -233,6 +233,20 @@ def _id(item: dict[str, Any], where: str) -> str:
     return value
 
 
+def is_finite_number(value: Any) -> TypeIs[int | float]:
+    """A JSON number a float can hold.
+
+    Not true or false, not NaN or infinite, and not an integer of hundreds of digits
+    (converting it would overflow).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _number(
     item: dict[str, Any],
     key: str,
@@ -247,13 +261,19 @@ def _number(
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SiteError(f"{where}: {key}: must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise SiteError(f"{where}: {key}: must be finite, got {value!r}")
+    if not is_finite_number(value):
+        raise SiteError(f"{where}: {key}: must be finite, got {_brief(value)}")
     if within is not None and not within[0] <= value <= within[1]:
         raise SiteError(
             f"{where}: {key}: must be between {within[0]:g} and {within[1]:g}, got {value!r}"
         )
     return float(value)
+
+
+def _brief(value: Any) -> str:
+    """A value for an error message: an integer too long to print is said to be."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"a number of {len(text)} digits"
 
 
 def _floor(item: dict[str, Any], where: str) -> int:

@@ -7,7 +7,9 @@
 //   floor: 0        # one floor; every floor when left out
 //   title: Warehouse
 
-import { FloorMap, LEGEND, MAP_STYLE, SiteFeed, describeTag, floorsOf } from "./ble-rtls-map.js";
+import {
+  FloorMap, LEGEND, MAP_STYLE, SiteFeed, describeTag, el, floorsOf,
+} from "./ble-rtls-map.js";
 
 const CARD = "ble-rtls-map-card";
 const STYLE = `
@@ -75,9 +77,12 @@ class BleRtlsMapCard extends HTMLElement {
   }
 
   _fail(message) {
-    const root = this.shadowRoot;
-    if (root) root.getElementById("floors").innerHTML = `<p class="error"></p>`;
-    if (root) root.querySelector(".error").textContent = message;
+    const holder = this.shadowRoot && this.shadowRoot.getElementById("floors");
+    if (!holder) return;
+    const line = document.createElement("p");
+    line.className = "error";
+    line.textContent = message;
+    holder.replaceChildren(line);
   }
 
   async _start(feed) {
@@ -116,9 +121,7 @@ class BleRtlsMapCard extends HTMLElement {
         heading.textContent = `Floor ${floor}`;
         holder.appendChild(heading);
       }
-      const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-      svg.dataset.floor = floor;
-      holder.appendChild(svg);
+      const svg = el("svg", { "data-floor": floor }, holder);
       const map = new FloorMap(svg, feed, floor, {
         onTag: (tagId) => this._selectEverywhere(tagId),
         onError: (message) => this._fail(message),

@@ -3,7 +3,7 @@
 // survey points and tags that glide from fix to fix with their accuracy circle. A click on a
 // tag shows its details and recent trail. Loads nothing from the internet.
 
-export const SVG = "http://www.w3.org/2000/svg";
+const SVG = "http://www.w3.org/2000/svg";
 // How many positions a selected tag's trail keeps, and how long a move glides (a fix a second).
 const TRAIL_POINTS = 120;
 const GLIDE_S = 0.9;
@@ -70,7 +70,7 @@ export function floorsOf(site) {
   return [...floors].sort((a, b) => a - b);
 }
 
-export function centroid(polygon) {
+function centroid(polygon) {
   const [x, y] = polygon.reduce((a, p) => [a[0] + p[0], a[1] + p[1]], [0, 0]);
   return [x / polygon.length, y / polygon.length];
 }
@@ -176,7 +176,7 @@ export class SiteFeed {
   }
 }
 
-export function sized(source) {
+function sized(source) {
   return new Promise((resolve, reject) => {
     const probe = new Image();
     probe.onload = () => resolve({ source, width: probe.naturalWidth, height: probe.naturalHeight });

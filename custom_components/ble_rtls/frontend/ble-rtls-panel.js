@@ -206,9 +206,7 @@ class BleRtlsPanel extends HTMLElement {
         this._map.showHealth();
         if (this._admin) this._listPlaceable();
       } else if (what === "reloaded" && this._idle()) {
-        // Changed elsewhere, or reloaded after a change made here.
-        const undo = this.shadowRoot.getElementById("undo");
-        this._show({ site: this._feed.site, can_undo: !undo.disabled });
+        this._showSite(); // changed elsewhere, or reloaded after a change made here
       }
     });
     this._map = null;
@@ -216,11 +214,16 @@ class BleRtlsPanel extends HTMLElement {
     this._show(answer);
   }
 
+  // A site the commands answered with, and whether a change can be undone.
   _show(answer) {
-    const site = answer.site;
-    this._feed.setSite(site);
-    this._listFloors();
     this.shadowRoot.getElementById("undo").disabled = !answer.can_undo;
+    this._feed.setSite(answer.site);
+    this._showSite();
+  }
+
+  _showSite() {
+    const site = this._feed.site;
+    this._listFloors();
     const selectedTag = this._map && this._map.selectedTag;
     this.shadowRoot.getElementById("tag-list").replaceChildren(...site.tags.map((tag) => option(
       tag.id, `${tag.name || tag.id} (${tag.motion || "asset"})`, tag.id === selectedTag,
